@@ -1,0 +1,1 @@
+"""Marshmallow schemas: the HTTP contract."""

@@ -1,0 +1,40 @@
+"""Schemas shared by every area: errors and pagination."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+
+class ErrorBodySchema(Schema):
+    """The inside of every error document."""
+
+    code = fields.String(required=True, metadata={"example": "card.replaced"})
+    message = fields.String(required=True)
+    details = fields.Dict()
+    fields_ = fields.Dict(data_key="fields")
+
+
+class ErrorSchema(Schema):
+    """The one JSON error shape."""
+
+    error = fields.Nested(ErrorBodySchema, required=True)
+
+
+class PageQueryArgsSchema(Schema):
+    """Page selection for list endpoints."""
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page_size = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+def page_of(item_schema: type[Schema], name: str) -> type[Schema]:
+    """Build the schema of one page of ``item_schema`` items."""
+    return Schema.from_dict(
+        {
+            "items": fields.List(fields.Nested(item_schema), required=True),
+            "total": fields.Integer(required=True),
+            "page": fields.Integer(required=True),
+            "page_size": fields.Integer(required=True),
+        },
+        name=name,
+    )

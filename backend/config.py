@@ -1,0 +1,134 @@
+"""Configuration. The only module that reads the process environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SECRET = "dev-insecure-secret-change-me"
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = _env(name)
+    return int(raw) if raw is not None else default
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = _env(name)
+    return float(raw) if raw is not None else default
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = _env(name)
+    if raw is None:
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+class ConfigError(RuntimeError):
+    """Raised when the configuration is unsafe or incomplete."""
+
+
+def load_config(overrides: dict | None = None) -> dict:
+    """Build the Flask config mapping from the environment plus explicit overrides."""
+    env_name = _env("HHQ_ENV", "development")
+    var_dir = Path(_env("HHQ_VAR_DIR", str(PROJECT_ROOT / "var")))
+    cfg: dict = {
+        "ENV_NAME": env_name,
+        "TESTING": False,
+        "SECRET_KEY": _env("SECRET_KEY", DEFAULT_SECRET),
+        "SQLALCHEMY_DATABASE_URI": _normalise_db_url(
+            _env("DATABASE_URL", f"sqlite:///{var_dir / 'huhuqing.db'}")
+        ),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "PUBLIC_BASE_URL": (_env("PUBLIC_BASE_URL", "http://127.0.0.1:8000") or "").rstrip("/"),
+        "VAR_DIR": str(var_dir),
+        # Photo and file storage.
+        "STORAGE_BACKEND": _env("STORAGE_BACKEND", "local"),
+        "LOCAL_STORAGE_DIR": _env("LOCAL_STORAGE_DIR", str(var_dir / "storage")),
+        "S3_BUCKET": _env("S3_BUCKET", "huhuqing"),
+        "S3_ENDPOINT_URL": _env("S3_ENDPOINT_URL"),
+        "S3_REGION": _env("S3_REGION", "us-east-1"),
+        "S3_ACCESS_KEY_ID": _env("S3_ACCESS_KEY_ID"),
+        "S3_SECRET_ACCESS_KEY": _env("S3_SECRET_ACCESS_KEY"),
+        # WeChat.
+        "WECHAT_API_BASE": (_env("WECHAT_API_BASE", "https://api.weixin.qq.com") or "").rstrip("/"),
+        "WECHAT_APPID": _env("WECHAT_APPID", "wx-dev-appid"),
+        "WECHAT_SECRET": _env("WECHAT_SECRET", "wx-dev-secret"),
+        "WECHAT_TIMEOUT_SECONDS": _env_float("WECHAT_TIMEOUT_SECONDS", 5.0),
+        "WECHAT_MINIPROGRAM_PAGE": _env("WECHAT_MINIPROGRAM_PAGE", "pages/scan/scan"),
+        "REDIS_URL": _env("REDIS_URL"),
+        # Sessions and logins.
+        "AUTH_TOKEN_TTL_SECONDS": _env_int("AUTH_TOKEN_TTL_SECONDS", 12 * 3600),
+        "WECHAT_TOKEN_TTL_SECONDS": _env_int("WECHAT_TOKEN_TTL_SECONDS", 7 * 24 * 3600),
+        "BINDING_CODE_TTL_SECONDS": _env_int("BINDING_CODE_TTL_SECONDS", 72 * 3600),
+        "BIND_TICKET_TTL_SECONDS": _env_int("BIND_TICKET_TTL_SECONDS", 600),
+        "LOGIN_MAX_FAILURES": _env_int("LOGIN_MAX_FAILURES", 5),
+        "LOGIN_FAILURE_WINDOW_SECONDS": _env_int("LOGIN_FAILURE_WINDOW_SECONDS", 900),
+        # Imports.
+        "IMPORT_MAX_BYTES": _env_int("IMPORT_MAX_BYTES", 10 * 1024 * 1024),
+        "IMPORT_MAX_ROWS": _env_int("IMPORT_MAX_ROWS", 50_000),
+        "MAX_CONTENT_LENGTH": _env_int("MAX_CONTENT_LENGTH", 32 * 1024 * 1024),
+        # Printed cards.
+        "TOWN_HOTLINE": _env("TOWN_HOTLINE", "023-45600000"),
+        "CARD_FONT_PATH": _env("CARD_FONT_PATH"),
+        # OpenAPI (flask-smorest).
+        "API_TITLE": "Huhuqing API",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "/docs",
+        "OPENAPI_SWAGGER_UI_URL": _env("OPENAPI_SWAGGER_UI_URL", "/api/docs-static/"),
+        "JSON_AS_ASCII": False,
+        # Number of reverse proxies in front of gunicorn whose X-Forwarded-* we trust.
+        "PROXY_FIX_COUNT": _env_int("PROXY_FIX_COUNT", 0),
+        "LOG_LEVEL": _env("LOG_LEVEL", "INFO"),
+    }
+    if env_name == "test":
+        cfg["TESTING"] = True
+    if overrides:
+        cfg.update(overrides)
+    if "DATABASE_URL" in cfg:
+        cfg["SQLALCHEMY_DATABASE_URI"] = _normalise_db_url(cfg.pop("DATABASE_URL"))
+    cfg["SQLALCHEMY_DATABASE_URI"] = _normalise_db_url(cfg["SQLALCHEMY_DATABASE_URI"])
+    if cfg["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 30}}
+    validate_config(cfg)
+    return cfg
+
+
+def validate_config(cfg: dict) -> None:
+    """Refuse unsafe settings: production must not run on the built-in secret."""
+    if cfg["ENV_NAME"] == "production":
+        if cfg["SECRET_KEY"] in (None, "", DEFAULT_SECRET) or len(cfg["SECRET_KEY"]) < 16:
+            raise ConfigError("SECRET_KEY must be set to a strong value in production")
+        if cfg["WECHAT_SECRET"] == "wx-dev-secret":
+            raise ConfigError("WECHAT_SECRET must be set in production")
+    if cfg["STORAGE_BACKEND"] not in {"local", "s3"}:
+        raise ConfigError("STORAGE_BACKEND must be 'local' or 's3'")
+
+
+def _normalise_db_url(url: str) -> str:
+    # Heroku-style and bare postgresql:// URLs should use the psycopg 3 driver we ship.
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def test_database_url() -> str | None:
+    """The database URL the test suite should use, if the environment chose one."""
+    return _env("TEST_DATABASE_URL")
+
+
+def env_value(name: str, default: str | None = None) -> str | None:
+    """Read a raw environment value for scripts that run outside the app (bench, fakes)."""
+    return _env(name, default)

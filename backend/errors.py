@@ -1,0 +1,225 @@
+"""The one error catalogue and the one JSON error shape.
+
+Every error the API returns looks like::
+
+    {"error": {"code": "card.replaced", "message": "此二维码已作废…", "details": {...},
+               "fields": {"json": {"field": ["…"]}}}}
+
+``code`` is stable and machine readable; ``message`` is Chinese and shown to people.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, g, jsonify
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ErrorSpec:
+    """A catalogued error: its HTTP status and default Chinese message."""
+
+    status: int
+    message: str
+
+
+CATALOGUE: dict[str, ErrorSpec] = {
+    # Generic request errors.
+    "request.validation": ErrorSpec(422, "提交的数据有误，请检查后重试。"),
+    "request.bad": ErrorSpec(400, "请求格式有误。"),
+    "request.not_found": ErrorSpec(404, "请求的地址不存在。"),
+    "request.method_not_allowed": ErrorSpec(405, "不支持此请求方式。"),
+    "request.too_large": ErrorSpec(413, "上传的内容过大。"),
+    "request.unsupported_media": ErrorSpec(415, "不支持的文件类型。"),
+    "request.rate_limited": ErrorSpec(429, "操作过于频繁，请稍后再试。"),
+    "request.conflict": ErrorSpec(409, "数据已被他人修改，请刷新后重试。"),
+    "internal.error": ErrorSpec(500, "服务器内部错误，请稍后再试。"),
+    "service.unavailable": ErrorSpec(503, "服务暂时不可用，请稍后再试。"),
+    # Authentication and authorisation.
+    "auth.required": ErrorSpec(401, "请先登录。"),
+    "auth.invalid_token": ErrorSpec(401, "登录凭证无效，请重新登录。"),
+    "auth.token_expired": ErrorSpec(401, "登录已过期，请重新登录。"),
+    "auth.token_revoked": ErrorSpec(401, "登录凭证已注销，请重新登录。"),
+    "auth.bad_credentials": ErrorSpec(401, "用户名或密码错误。"),
+    "auth.throttled": ErrorSpec(429, "登录失败次数过多，请稍后再试。"),
+    "auth.user_disabled": ErrorSpec(403, "该账号已停用，请联系镇扶贫办。"),
+    "auth.forbidden": ErrorSpec(403, "您无权执行此操作。"),
+    "auth.bind_ticket_invalid": ErrorSpec(400, "微信绑定已超时，请重新登录。"),
+    "auth.binding_code_invalid": ErrorSpec(
+        400, "绑定码无效、已使用或已过期，请联系镇扶贫办重新获取。"
+    ),
+    "auth.already_bound": ErrorSpec(409, "该微信已绑定其他账号。"),
+    # WeChat.
+    "wechat.code_invalid": ErrorSpec(400, "微信登录凭证无效，请重新进入小程序。"),
+    "wechat.rate_limited": ErrorSpec(429, "微信登录过于频繁，请稍后再试。"),
+    "wechat.user_blocked": ErrorSpec(403, "微信判定该账号存在风险，暂不能登录。"),
+    "wechat.busy": ErrorSpec(503, "微信系统繁忙，请稍后再试。"),
+    "wechat.unavailable": ErrorSpec(502, "暂时无法连接微信服务，请稍后再试。"),
+    "wechat.error": ErrorSpec(502, "微信服务返回错误。"),
+    # Registry.
+    "region.not_found": ErrorSpec(404, "地区不存在。"),
+    "household.not_found": ErrorSpec(404, "农户不存在或不在您的管辖范围内。"),
+    "user.not_found": ErrorSpec(404, "用户不存在。"),
+    "user.conflict": ErrorSpec(409, "用户名已存在。"),
+    "role.invalid": ErrorSpec(422, "角色设置有误。"),
+    "role.not_found": ErrorSpec(404, "角色不存在。"),
+    "assignment.invalid": ErrorSpec(422, "帮扶关系设置有误。"),
+    # Household cards.
+    "card.not_found": ErrorSpec(404, "二维码无效，请核对明白卡。"),
+    "card.replaced": ErrorSpec(410, "此二维码已作废，请使用新换发的明白卡。"),
+    # Imports.
+    "import.rejected": ErrorSpec(422, "导入文件有误，已整体退回，未导入任何数据。"),
+    "import.unsupported_format": ErrorSpec(415, "仅支持 CSV 或 XLSX 文件。"),
+    "import.too_large": ErrorSpec(413, "导入文件过大。"),
+}
+
+
+class DomainError(Exception):
+    """A rule was broken. Services raise it; the HTTP layer renders it."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str | None = None,
+        *,
+        details: dict[str, Any] | None = None,
+        fields: dict[str, Any] | None = None,
+    ) -> None:
+        if code not in CATALOGUE:
+            raise KeyError(f"error code {code!r} is not in the catalogue")
+        spec = CATALOGUE[code]
+        self.code = code
+        self.status = spec.status
+        self.message = message or spec.message
+        self.details = details
+        self.fields = fields
+        self.keep_changes = False
+        super().__init__(f"{code}: {self.message}")
+
+    def keep(self) -> DomainError:
+        """Mark this error as one whose flushed writes (e.g. audit rows) must still commit."""
+        self.keep_changes = True
+        return self
+
+
+def error_body(
+    code: str,
+    message: str | None = None,
+    *,
+    details: dict | None = None,
+    fields: dict | None = None,
+) -> dict:
+    """Build the JSON error document for a catalogued code."""
+    err: dict[str, Any] = {"code": code, "message": message or CATALOGUE[code].message}
+    if details is not None:
+        err["details"] = details
+    if fields is not None:
+        err["fields"] = fields
+    return {"error": err}
+
+
+# Marshmallow's English messages, translated for the people who read them.
+_EXACT_MESSAGES = {
+    "Missing data for required field.": "必填项不能为空。",
+    "Unknown field.": "不认识的字段。",
+    "Field may not be null.": "该项不能为空。",
+    "Not a valid string.": "应为文本。",
+    "Not a valid integer.": "应为整数。",
+    "Not a valid number.": "应为数字。",
+    "Not a valid boolean.": "应为是或否。",
+    "Not a valid date.": "日期格式有误，应为 YYYY-MM-DD。",
+    "Not a valid datetime.": "时间格式有误，应为 ISO 8601。",
+    "Not a valid list.": "应为列表。",
+    "Not a valid mapping type.": "应为对象。",
+    "Not a valid UUID.": "应为 UUID。",
+    "Invalid input type.": "输入类型有误。",
+    "Invalid value.": "取值无效。",
+    "Shorter than minimum length 1.": "不能为空。",
+}
+_PREFIX_MESSAGES = {
+    "Must be one of:": "取值应为以下之一：",
+    "Length must be between": "长度不符合要求：",
+    "Must be greater than or equal to": "取值过小：",
+    "Must be less than or equal to": "取值过大：",
+    "Longer than maximum length": "内容过长：",
+    "Shorter than minimum length": "内容过短：",
+    "String does not match expected pattern.": "格式不正确。",
+}
+
+
+def translate_message(message: str) -> str:
+    """Translate a marshmallow message to Chinese; messages already in Chinese pass through."""
+    if message in _EXACT_MESSAGES:
+        return _EXACT_MESSAGES[message]
+    for prefix, zh in _PREFIX_MESSAGES.items():
+        if message.startswith(prefix):
+            rest = message[len(prefix) :].strip()
+            return zh + rest if rest else zh
+    return message
+
+
+def translate_messages(messages: Any) -> Any:
+    """Translate a nested marshmallow error structure."""
+    if isinstance(messages, dict):
+        return {k: translate_messages(v) for k, v in messages.items()}
+    if isinstance(messages, list):
+        return [translate_messages(m) for m in messages]
+    if isinstance(messages, str):
+        return translate_message(messages)
+    return messages
+
+
+_HTTP_CODES = {
+    400: "request.bad",
+    401: "auth.required",
+    403: "auth.forbidden",
+    404: "request.not_found",
+    405: "request.method_not_allowed",
+    413: "request.too_large",
+    415: "request.unsupported_media",
+    422: "request.validation",
+    429: "request.rate_limited",
+    503: "service.unavailable",
+}
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Render every error, ours or Werkzeug's, in the one JSON shape."""
+
+    @app.errorhandler(DomainError)
+    def _domain(exc: DomainError):
+        if exc.keep_changes:
+            g.keep_changes = True
+        return jsonify(
+            error_body(exc.code, exc.message, details=exc.details, fields=exc.fields)
+        ), exc.status
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        status = exc.code or 500
+        code = _HTTP_CODES.get(status, "request.bad" if status < 500 else "internal.error")
+        fields = None
+        data = getattr(exc, "data", None) or {}
+        if status == 422 and "messages" in data:
+            fields = translate_messages(data["messages"])
+        message = None
+        if status == 429:
+            message = CATALOGUE["request.rate_limited"].message
+        response = jsonify(error_body(code, message, fields=fields))
+        response.status_code = status
+        for key, value in (data.get("headers") or {}).items():
+            response.headers[key] = value
+        valid_methods = getattr(exc, "valid_methods", None)
+        if status == 405 and valid_methods:
+            response.headers["Allow"] = ", ".join(valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unhandled error")
+        return jsonify(error_body("internal.error")), 500

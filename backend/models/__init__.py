@@ -1,0 +1,40 @@
+"""Tables. Importing this package registers every model on the metadata."""
+
+from backend.models.assignment import Assignment
+from backend.models.audit import AuditLog
+from backend.models.auth import AuthToken, BindingCode, WechatAccessToken
+from backend.models.base import Base, utcnow
+from backend.models.card import CardStatus, HouseholdCard
+from backend.models.household import (
+    Household,
+    HouseholdCategory,
+    Member,
+    MonitorType,
+    PovertyStatus,
+)
+from backend.models.office import Office
+from backend.models.region import Region, RegionLevel
+from backend.models.user import Role, RoleGrant, User
+
+__all__ = [
+    "Assignment",
+    "AuditLog",
+    "AuthToken",
+    "Base",
+    "BindingCode",
+    "CardStatus",
+    "Household",
+    "HouseholdCard",
+    "HouseholdCategory",
+    "Member",
+    "MonitorType",
+    "Office",
+    "PovertyStatus",
+    "Region",
+    "RegionLevel",
+    "Role",
+    "RoleGrant",
+    "User",
+    "WechatAccessToken",
+    "utcnow",
+]

@@ -1,0 +1,1 @@
+"""Domain rules. Services take keyword-only arguments, flush, and never commit."""

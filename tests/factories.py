@@ -1,0 +1,228 @@
+"""factory_boy factories and a small standard world for tests."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+
+import factory
+from factory.alchemy import SQLAlchemyModelFactory
+
+from backend.extensions import db
+from backend.models import (
+    Assignment,
+    Household,
+    HouseholdCard,
+    Member,
+    Region,
+    Role,
+    RoleGrant,
+    User,
+)
+from backend.services.auth import hash_password, issue_token
+from backend.services.idnumber import make_id_number
+
+PASSWORD = "Correct-Horse-9"
+_seq = itertools.count(1)
+
+
+@lru_cache(maxsize=1)
+def password_hash() -> str:
+    """One Argon2 hash shared by all test users: hashing is deliberately slow."""
+    return hash_password(password=PASSWORD)
+
+
+class _Base(SQLAlchemyModelFactory):
+    class Meta:
+        abstract = True
+        sqlalchemy_session_factory = lambda: db.session  # noqa: E731
+        sqlalchemy_session_persistence = "flush"
+
+
+class RegionFactory(_Base):
+    class Meta:
+        model = Region
+
+    code = factory.Sequence(lambda n: f"5001510{n:05d}")
+    name = factory.Sequence(lambda n: f"测试地区{n}")
+    level = "village"
+    parent = None
+    path = factory.LazyAttribute(lambda o: (o.parent.path if o.parent else "/") + o.code + "/")
+
+
+class HouseholdFactory(_Base):
+    class Meta:
+        model = Household
+
+    number = factory.Sequence(lambda n: f"HH{n:08d}")
+    region = factory.SubFactory(RegionFactory, level="group")
+    village = factory.LazyAttribute(lambda o: o.region.parent or o.region)
+    region_path = factory.LazyAttribute(lambda o: o.region.path)
+    head_name = factory.Sequence(lambda n: f"测户主{n}")
+    address = "测试地址"
+    phone = factory.Sequence(lambda n: f"139{n:08d}")
+    lat = 29.80
+    lon = 106.05
+    category = "registered_poor"
+    poverty_status = "lifted"
+
+
+class MemberFactory(_Base):
+    class Meta:
+        model = Member
+
+    household = factory.SubFactory(HouseholdFactory)
+    name = factory.Sequence(lambda n: f"测成员{n}")
+    relation = "户主"
+    birth_date = date(1970, 5, 17)
+    sex = "M"
+    id_number = factory.LazyAttribute(
+        lambda o: make_id_number(area="500224", born=o.birth_date, sequence=next(_seq) * 2 + 1)
+    )
+    schooling = "初中"
+    medical_insurance = True
+    serious_illness_insurance = True
+    doctor_name = "测医生"
+    doctor_phone = "13700000000"
+    chronic_illness = "高血压"
+
+
+class UserFactory(_Base):
+    class Meta:
+        model = User
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    display_name = factory.Sequence(lambda n: f"测用户{n}")
+    phone = factory.Sequence(lambda n: f"136{n:08d}")
+    password_hash = factory.LazyFunction(password_hash)
+    is_active = True
+
+
+class GrantFactory(_Base):
+    class Meta:
+        model = RoleGrant
+
+    user = factory.SubFactory(UserFactory)
+    role = Role.HELPER.value
+    region = factory.SubFactory(RegionFactory)
+    office_code = None
+
+
+class AssignmentFactory(_Base):
+    class Meta:
+        model = Assignment
+
+    helper = factory.SubFactory(UserFactory)
+    household = factory.SubFactory(HouseholdFactory)
+    start_date = date(2026, 1, 1)
+    end_date = None
+
+
+class CardFactory(_Base):
+    class Meta:
+        model = HouseholdCard
+
+    household = factory.SubFactory(HouseholdFactory)
+    token = factory.Sequence(lambda n: f"TestCardToken{n:019d}")
+    status = "active"
+
+
+def user_with_role(role: Role, region: Region, office_code: str | None = None, **kw) -> User:
+    """A user holding one role over ``region``."""
+    user = UserFactory(**kw)
+    GrantFactory(user=user, role=role.value, region=region, office_code=office_code)
+    db.session.refresh(user)
+    return user
+
+
+def auth_headers(user: User) -> dict[str, str]:
+    """Authorization headers carrying a real token for ``user``."""
+    issued = issue_token(user=user, method="password")
+    return {"Authorization": f"Bearer {issued.token}"}
+
+
+@dataclass
+class Town:
+    """The standard test world."""
+
+    district: Region
+    town: Region
+    village: Region
+    group: Region
+    other_village: Region
+    other_group: Region
+    household: Household  # in `village`, assigned to `helper`
+    other_household: Household  # in `other_village`, assigned to `other_helper`
+    helper: User
+    other_helper: User
+    village_cadre: User
+    office: User
+    town_admin: User
+    inspector: User
+    district_user: User
+
+    def users_by_role(self) -> dict[str, User]:
+        """One user per role, keyed by role name."""
+        return {
+            "helper": self.helper,
+            "village_cadre": self.village_cadre,
+            "office": self.office,
+            "town_admin": self.town_admin,
+            "inspector": self.inspector,
+            "district": self.district_user,
+        }
+
+
+def build_town() -> Town:
+    """District → town → two villages with a group each; one household per village."""
+    district = RegionFactory(code="500151", name="铜梁区", level="district")
+    town = RegionFactory(code="500151105", name="土桥镇", level="town", parent=district)
+    village = RegionFactory(code="500151105201", name="石桥村", level="village", parent=town)
+    group = RegionFactory(code="500151105201001", name="一组", level="group", parent=village)
+    other_village = RegionFactory(code="500151105202", name="观音村", level="village", parent=town)
+    other_group = RegionFactory(
+        code="500151105202001", name="一组", level="group", parent=other_village
+    )
+    household = HouseholdFactory(region=group, village=village)
+    MemberFactory(household=household, relation="户主", name=household.head_name)
+    MemberFactory(
+        household=household,
+        relation="子女",
+        birth_date=date(2014, 3, 2),
+        sex="F",
+        schooling="小学",
+        chronic_illness=None,
+    )
+    other_household = HouseholdFactory(region=other_group, village=other_village)
+    MemberFactory(household=other_household, name=other_household.head_name)
+
+    helper = user_with_role(Role.HELPER, village, display_name="帮扶甲")
+    other_helper = user_with_role(Role.HELPER, other_village, display_name="帮扶乙")
+    AssignmentFactory(helper=helper, household=household)
+    AssignmentFactory(helper=other_helper, household=other_household)
+    village_cadre = user_with_role(Role.VILLAGE_CADRE, village, display_name="村干部")
+    office = user_with_role(Role.OFFICE, town, office_code="nyfw", display_name="农服中心")
+    town_admin = user_with_role(Role.TOWN_ADMIN, town, display_name="扶贫办")
+    inspector = user_with_role(Role.INSPECTOR, town, display_name="纪委")
+    district_user = user_with_role(Role.DISTRICT, district, display_name="区扶贫办")
+    db.session.refresh(household)
+    db.session.refresh(other_household)
+    return Town(
+        district=district,
+        town=town,
+        village=village,
+        group=group,
+        other_village=other_village,
+        other_group=other_group,
+        household=household,
+        other_household=other_household,
+        helper=helper,
+        other_helper=other_helper,
+        village_cadre=village_cadre,
+        office=office,
+        town_admin=town_admin,
+        inspector=inspector,
+        district_user=district_user,
+    )
