@@ -1,0 +1,71 @@
+"""Helper ↔ household assignments: who is responsible for a household, and since when."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy import select
+
+from backend.errors import DomainError
+from backend.extensions import db
+from backend.models import Assignment, Household, Role, User
+from backend.services.audit import record_event
+from backend.services.authz import Actor
+
+
+def current_assignment(household_id: int) -> Assignment | None:
+    """The household's open assignment, if any."""
+    return db.session.scalar(
+        select(Assignment).where(
+            Assignment.household_id == household_id, Assignment.end_date.is_(None)
+        )
+    )
+
+
+def assign_helper(
+    *,
+    household: Household,
+    helper: User,
+    start_date: date,
+    actor: Actor | None = None,
+) -> Assignment:
+    """Make ``helper`` responsible for ``household`` from ``start_date``.
+
+    An open assignment to someone else is ended the day before, in the same transaction, and
+    kept as history. Assigning the current helper again changes nothing.
+    """
+    if not any(g.role == Role.HELPER for g in helper.grants):
+        raise DomainError("assignment.invalid", "该用户不是帮扶责任人。")
+    current = current_assignment(household.id)
+    if current is not None and current.helper_id == helper.id:
+        return current
+    if current is not None:
+        if start_date <= current.start_date:
+            raise DomainError(
+                "assignment.invalid",
+                "新帮扶关系的开始日期必须晚于原帮扶关系的开始日期。",
+                fields={"start_date": ["开始日期过早"]},
+            )
+        current.end_date = start_date - timedelta(days=1)
+        # Flush the end first: the unique index allows only one open assignment.
+        db.session.flush()
+    assignment = Assignment(
+        household_id=household.id,
+        helper_id=helper.id,
+        start_date=start_date,
+        created_by_id=actor.user_id if actor else None,
+    )
+    db.session.add(assignment)
+    db.session.flush()
+    record_event(
+        actor=actor,
+        action="assignment.changed",
+        target_type="household",
+        target_id=household.id,
+        detail={
+            "helper_id": helper.id,
+            "previous_helper_id": current.helper_id if current else None,
+            "start_date": start_date.isoformat(),
+        },
+    )
+    return assignment
