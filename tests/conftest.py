@@ -10,6 +10,7 @@ import os
 import tempfile
 
 import pytest
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy.orm import scoped_session, sessionmaker
 
@@ -72,9 +73,19 @@ def _db_rollback(app):
             connection.close()
 
 
+class _CommittingClient(FlaskClient):
+    """Commits what the test set up before each request, as a real client would find it;
+    otherwise a request that rolls back would also undo the test's own fixtures."""
+
+    def open(self, *args, **kwargs):
+        db.session.commit()
+        return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def client(app):
     """A test client."""
+    app.test_client_class = _CommittingClient
     return app.test_client()
 
 

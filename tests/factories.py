@@ -162,6 +162,11 @@ class Town:
     town_admin: User
     inspector: User
     district_user: User
+    helper_b: User  # a second helper in `village`, for reassignments
+    far_district: Region
+    far_village: Region
+    far_household: Household  # in another district: outside every role's scope above
+    far_helper: User
 
     def users_by_role(self) -> dict[str, User]:
         """One user per role, keyed by role name."""
@@ -207,9 +212,28 @@ def build_town() -> Town:
     town_admin = user_with_role(Role.TOWN_ADMIN, town, display_name="扶贫办")
     inspector = user_with_role(Role.INSPECTOR, town, display_name="纪委")
     district_user = user_with_role(Role.DISTRICT, district, display_name="区扶贫办")
+    helper_b = user_with_role(Role.HELPER, village, display_name="帮扶丙")
+    far_district = RegionFactory(code="500152", name="潼南区", level="district")
+    far_town = RegionFactory(code="500152101", name="远方镇", level="town", parent=far_district)
+    far_village = RegionFactory(
+        code="500152101201", name="远方村", level="village", parent=far_town
+    )
+    far_group = RegionFactory(
+        code="500152101201001", name="一组", level="group", parent=far_village
+    )
+    far_household = HouseholdFactory(region=far_group, village=far_village)
+    MemberFactory(household=far_household, name=far_household.head_name)
+    far_helper = user_with_role(Role.HELPER, far_village, display_name="远方帮扶")
+    AssignmentFactory(helper=far_helper, household=far_household)
     db.session.refresh(household)
     db.session.refresh(other_household)
+    db.session.refresh(far_household)
     return Town(
+        helper_b=helper_b,
+        far_district=far_district,
+        far_village=far_village,
+        far_household=far_household,
+        far_helper=far_helper,
         district=district,
         town=town,
         village=village,

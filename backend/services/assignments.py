@@ -10,7 +10,13 @@ from backend.errors import DomainError
 from backend.extensions import db
 from backend.models import Assignment, Household, Role, User
 from backend.services.audit import record_event
-from backend.services.authz import Actor
+from backend.services.authz import (
+    ADMIN_ROLES,
+    Actor,
+    load_household_for,
+    require_household_role,
+    require_role,
+)
 
 
 def current_assignment(household_id: int) -> Assignment | None:
@@ -69,3 +75,52 @@ def assign_helper(
         },
     )
     return assignment
+
+
+def list_assignments(*, actor: Actor, household_id: int) -> list[Assignment]:
+    """The household's assignment history, newest first."""
+    load_household_for(actor, household_id)
+    return list(
+        db.session.scalars(
+            select(Assignment)
+            .where(Assignment.household_id == household_id)
+            .order_by(Assignment.start_date.desc(), Assignment.id.desc())
+        ).all()
+    )
+
+
+def reassign_household(
+    *, actor: Actor, household_id: int, helper_id: int, start_date: date
+) -> Assignment:
+    """Hand a household to another helper (town admins and the district)."""
+    household = load_household_for(actor, household_id)
+    require_household_role(actor, household, ADMIN_ROLES)
+    helper = db.session.get(User, helper_id)
+    if helper is None:
+        raise DomainError(
+            "assignment.invalid", fields={"json": {"helper_id": ["找不到该帮扶责任人。"]}}
+        )
+    covers = any(
+        g.role == Role.HELPER and household.region_path.startswith(g.region.path)
+        for g in helper.grants
+    )
+    if not covers:
+        raise DomainError(
+            "assignment.invalid",
+            "该用户不是本村的帮扶责任人。",
+            fields={"json": {"helper_id": ["该用户没有覆盖本户所在村的帮扶责任人角色。"]}},
+        )
+    return assign_helper(household=household, helper=helper, start_date=start_date, actor=actor)
+
+
+def list_my_households(*, actor: Actor) -> list[Household]:
+    """The households currently assigned to the calling helper."""
+    require_role(actor, {Role.HELPER})
+    return list(
+        db.session.scalars(
+            select(Household)
+            .join(Assignment, Assignment.household_id == Household.id)
+            .where(Assignment.helper_id == actor.user_id, Assignment.end_date.is_(None))
+            .order_by(Household.number)
+        ).all()
+    )

@@ -32,7 +32,7 @@ def id_number_problem(value: str) -> str | None:
         born = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError:
         return "身份证号中的出生日期无效"
-    if born.year < 1900 or born > date.today():
+    if born.year < 1850 or born > date.today():
         return "身份证号中的出生日期无效"
     if check_digit(value[:17]) != value[17]:
         return "身份证号校验位错误"

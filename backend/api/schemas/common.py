@@ -38,3 +38,8 @@ def page_of(item_schema: type[Schema], name: str) -> type[Schema]:
         },
         name=name,
     )
+
+
+def page_body(items: list, total: int, args: dict) -> dict:
+    """Assemble a page document from items, the total and the parsed page arguments."""
+    return {"items": items, "total": total, "page": args["page"], "page_size": args["page_size"]}

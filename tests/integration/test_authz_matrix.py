@@ -1,0 +1,166 @@
+"""Authorization matrix: every role × every endpoint × an in-scope and an out-of-scope target.
+
+`in` targets sit inside every role's scope (the household in 石桥村 is assigned to the helper,
+in the cadre's village, in the town and district). `out` targets sit in another district,
+outside every role's scope. Statuses are the contract; a body check guards against leaks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+ROLES = ["helper", "village_cadre", "office", "town_admin", "inspector", "district"]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One endpoint: how to call it for a target, and the expected status per role."""
+
+    name: str
+    call: Callable  # (client, town, target, headers) -> response
+    inside: dict[str, int]  # role -> status for the in-scope target
+    outside: dict[str, int]  # role -> status for the out-of-scope target
+    anonymous: int = 401
+
+
+def _all(status: int) -> dict[str, int]:
+    return dict.fromkeys(ROLES, status)
+
+
+def _only(allowed: set[str], ok: int, other: int) -> dict[str, int]:
+    return {r: ok if r in allowed else other for r in ROLES}
+
+
+def _hh(town, target):
+    return town.household if target == "in" else town.far_household
+
+
+def _village(town, target):
+    return town.village if target == "in" else town.far_village
+
+
+def _helper_user(town, target):
+    return town.helper if target == "in" else town.far_helper
+
+
+ADMINS = {"town_admin", "district"}
+CARDS = {"village_cadre", "town_admin", "district"}
+
+CASES = [
+    Case(
+        "household detail",
+        lambda c, t, tg, h: c.get(f"/api/v1/households/{_hh(t, tg).id}", headers=h),
+        inside=_all(200),
+        outside=_all(404),
+    ),
+    Case(
+        "household detail unmasked",
+        lambda c, t, tg, h: c.get(f"/api/v1/households/{_hh(t, tg).id}?unmask=true", headers=h),
+        inside=_only(set(ROLES) - {"office"}, 200, 403),
+        outside=_all(404),
+    ),
+    Case(
+        "assignment history",
+        lambda c, t, tg, h: c.get(f"/api/v1/households/{_hh(t, tg).id}/assignments", headers=h),
+        inside=_all(200),
+        outside=_all(404),
+    ),
+    Case(
+        "reassign household",
+        lambda c, t, tg, h: c.post(
+            f"/api/v1/households/{_hh(t, tg).id}/assignments",
+            json={"helper_id": t.helper_b.id, "start_date": "2026-11-01"},
+            headers=h,
+        ),
+        inside=_only(ADMINS, 201, 403),
+        outside=_all(404),
+    ),
+    Case(
+        "region",
+        lambda c, t, tg, h: c.get(f"/api/v1/regions/{_village(t, tg).id}", headers=h),
+        inside=_all(200),
+        outside=_all(404),
+    ),
+    Case(
+        "user detail",
+        lambda c, t, tg, h: c.get(f"/api/v1/users/{_helper_user(t, tg).id}", headers=h),
+        inside=_only(ADMINS, 200, 403),
+        outside=_all(403),
+    ),
+    Case(
+        "grant role",
+        lambda c, t, tg, h: c.post(
+            f"/api/v1/users/{_helper_user(t, tg).id}/roles",
+            json={"role": "helper", "region_id": t.other_village.id},
+            headers=h,
+        ),
+        inside=_only(ADMINS, 201, 403),
+        outside=_all(403),
+    ),
+    Case(
+        "audit log",
+        lambda c, t, tg, h: c.get("/api/v1/audit-logs", headers=h),
+        inside=_only({"town_admin", "inspector", "district"}, 200, 403),
+        outside=_only({"town_admin", "inspector", "district"}, 200, 403),
+    ),
+    Case(
+        "my households",
+        lambda c, t, tg, h: c.get("/api/v1/assignments/mine", headers=h),
+        inside=_only({"helper"}, 200, 403),
+        outside=_only({"helper"}, 200, 403),
+    ),
+]
+
+
+def _params():
+    for case in CASES:
+        for role in ROLES:
+            yield pytest.param(case, role, "in", id=f"{case.name}-{role}-in")
+            yield pytest.param(case, role, "out", id=f"{case.name}-{role}-out")
+
+
+@pytest.mark.parametrize(("case", "role", "target"), list(_params()))
+def test_matrix(client, town, login, case, role, target):
+    headers = login(town.users_by_role()[role])
+    resp = case.call(client, town, target, headers)
+    expected = (case.inside if target == "in" else case.outside)[role]
+    assert resp.status_code == expected, (resp.status_code, resp.get_json())
+    if expected >= 400:
+        body = resp.get_json()
+        assert body["error"]["code"] in {
+            "auth.forbidden",
+            "household.not_found",
+            "region.not_found",
+            "user.not_found",
+        }
+        # A refusal never carries the target's personal data.
+        text = resp.get_data(as_text=True)
+        household = _hh(town, target)
+        assert household.head_name not in text
+        assert household.phone not in text
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_matrix_anonymous(client, town, case):
+    resp = case.call(client, town, "in", {})
+    assert resp.status_code == case.anonymous
+    assert resp.json["error"]["code"] == "auth.required"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_lists_never_leak_out_of_scope_households(client, town, login, role):
+    resp = client.get("/api/v1/households?page_size=500", headers=login(town.users_by_role()[role]))
+    assert resp.status_code == 200
+    ids = {item["id"] for item in resp.json["items"]}
+    assert town.household.id in ids
+    assert town.far_household.id not in ids
+    if role in {"helper", "village_cadre"}:
+        assert town.other_household.id not in ids
+    else:
+        assert town.other_household.id in ids
+    text = resp.get_data(as_text=True)
+    for member in town.household.members:
+        assert member.id_number not in text
