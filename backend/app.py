@@ -42,6 +42,10 @@ def create_app(config: dict | None = None) -> Flask:
 
     register_blueprints(api, app)
 
+    from backend.api.media import media_pages
+
+    app.register_blueprint(media_pages)
+
     from backend.cli import hhq
 
     app.cli.add_command(hhq)

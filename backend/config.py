@@ -57,11 +57,27 @@ def load_config(overrides: dict | None = None) -> dict:
         "S3_REGION": _env("S3_REGION", "us-east-1"),
         "S3_ACCESS_KEY_ID": _env("S3_ACCESS_KEY_ID"),
         "S3_SECRET_ACCESS_KEY": _env("S3_SECRET_ACCESS_KEY"),
+        # Where browsers fetch presigned URLs when it differs from the internal S3 endpoint.
+        "S3_PUBLIC_ENDPOINT_URL": _env("S3_PUBLIC_ENDPOINT_URL"),
+        # auto | path | virtual: MinIO usually wants path, Aliyun OSS and Tencent COS virtual.
+        "S3_ADDRESSING_STYLE": _env("S3_ADDRESSING_STYLE", "auto"),
+        # Short timeouts: an upload falls back to the local spool rather than hang on S3.
+        "S3_CONNECT_TIMEOUT_SECONDS": _env_float("S3_CONNECT_TIMEOUT_SECONDS", 3.0),
+        "S3_READ_TIMEOUT_SECONDS": _env_float("S3_READ_TIMEOUT_SECONDS", 30.0),
+        "S3_MAX_ATTEMPTS": _env_int("S3_MAX_ATTEMPTS", 3),
+        # Photos kept here while S3 is unreachable; defaults to VAR_DIR/spool.
+        "STORAGE_SPOOL_DIR": _env("STORAGE_SPOOL_DIR"),
+        # Photos.
+        "PHOTO_MAX_BYTES": _env_int("PHOTO_MAX_BYTES", 15 * 1024 * 1024),
+        "PHOTO_MAX_PIXELS": _env_int("PHOTO_MAX_PIXELS", 40_000_000),
+        "PHOTO_URL_TTL_SECONDS": _env_int("PHOTO_URL_TTL_SECONDS", 300),
         # WeChat.
         "WECHAT_API_BASE": (_env("WECHAT_API_BASE", "https://api.weixin.qq.com") or "").rstrip("/"),
         "WECHAT_APPID": _env("WECHAT_APPID", "wx-dev-appid"),
         "WECHAT_SECRET": _env("WECHAT_SECRET", "wx-dev-secret"),
         "WECHAT_TIMEOUT_SECONDS": _env_float("WECHAT_TIMEOUT_SECONDS", 5.0),
+        # The cached access_token is dropped this long before WeChat's expires_in runs out.
+        "WECHAT_TOKEN_MARGIN_SECONDS": _env_int("WECHAT_TOKEN_MARGIN_SECONDS", 300),
         "WECHAT_MINIPROGRAM_PAGE": _env("WECHAT_MINIPROGRAM_PAGE", "pages/scan/scan"),
         "REDIS_URL": _env("REDIS_URL"),
         # Sessions and logins.
@@ -75,11 +91,40 @@ def load_config(overrides: dict | None = None) -> dict:
         "IMPORT_MAX_BYTES": _env_int("IMPORT_MAX_BYTES", 10 * 1024 * 1024),
         "IMPORT_MAX_ROWS": _env_int("IMPORT_MAX_ROWS", 50_000),
         "MAX_CONTENT_LENGTH": _env_int("MAX_CONTENT_LENGTH", 32 * 1024 * 1024),
+        # Visits.
+        "INCOME_MONITORING_LINE": _env_float("INCOME_MONITORING_LINE", 6000.0),
+        "VISIT_MAX_FUTURE_SECONDS": _env_int("VISIT_MAX_FUTURE_SECONDS", 86400),
+        "VISIT_LOCATION_PROPOSAL_MAX_ACCURACY_M": _env_float(
+            "VISIT_LOCATION_PROPOSAL_MAX_ACCURACY_M", 30.0
+        ),
+        "SYNC_MAX_ITEMS": _env_int("SYNC_MAX_ITEMS", 200),
+        # Authenticity thresholds (see backend/services/authenticity.py for the defaults).
+        **{
+            key: _env_float(key, default)
+            for key, default in (
+                ("AUTHENTICITY_GPS_MAX_ACCURACY_M", 100.0),
+                ("AUTHENTICITY_HOUSEHOLD_MAX_DISTANCE_M", 500.0),
+                ("AUTHENTICITY_MIN_VISIT_MINUTES", 3.0),
+                ("AUTHENTICITY_MAX_CLOCK_SKEW_MINUTES", 10.0),
+                ("AUTHENTICITY_MAX_TRAVEL_SPEED_KMH", 120.0),
+                ("AUTHENTICITY_TRAVEL_MIN_DISTANCE_M", 1000.0),
+                ("AUTHENTICITY_PHOTO_MAX_EXIF_GAP_HOURS", 2.0),
+                ("AUTHENTICITY_PHASH_MAX_DISTANCE", 6),
+            )
+        },
         # Printed cards.
         "TOWN_HOTLINE": _env("TOWN_HOTLINE", "023-45600000"),
         "CARD_FONT_PATH": _env("CARD_FONT_PATH"),
         # OpenAPI (flask-smorest).
         "API_TITLE": "Huhuqing API",
+        "API_SPEC_OPTIONS": {
+            "components": {
+                "securitySchemes": {
+                    "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "hhq_…"}
+                }
+            },
+            "security": [{"bearerAuth": []}],
+        },
         "API_VERSION": "v1",
         "OPENAPI_VERSION": "3.0.3",
         "OPENAPI_URL_PREFIX": "/api",
@@ -98,6 +143,8 @@ def load_config(overrides: dict | None = None) -> dict:
     if "DATABASE_URL" in cfg:
         cfg["SQLALCHEMY_DATABASE_URI"] = _normalise_db_url(cfg.pop("DATABASE_URL"))
     cfg["SQLALCHEMY_DATABASE_URI"] = _normalise_db_url(cfg["SQLALCHEMY_DATABASE_URI"])
+    if not cfg.get("STORAGE_SPOOL_DIR"):
+        cfg["STORAGE_SPOOL_DIR"] = str(Path(cfg["VAR_DIR"]) / "spool")
     if cfg["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 30}}
     validate_config(cfg)
@@ -113,6 +160,8 @@ def validate_config(cfg: dict) -> None:
             raise ConfigError("WECHAT_SECRET must be set in production")
     if cfg["STORAGE_BACKEND"] not in {"local", "s3"}:
         raise ConfigError("STORAGE_BACKEND must be 'local' or 's3'")
+    if cfg["S3_ADDRESSING_STYLE"] not in {"auto", "path", "virtual"}:
+        raise ConfigError("S3_ADDRESSING_STYLE must be 'auto', 'path' or 'virtual'")
 
 
 def _normalise_db_url(url: str) -> str:

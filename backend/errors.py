@@ -63,6 +63,7 @@ CATALOGUE: dict[str, ErrorSpec] = {
     "wechat.error": ErrorSpec(502, "微信服务返回错误。"),
     # Registry.
     "region.not_found": ErrorSpec(404, "地区不存在。"),
+    "region.not_village": ErrorSpec(422, "请选择一个村。"),
     "household.not_found": ErrorSpec(404, "农户不存在或不在您的管辖范围内。"),
     "user.not_found": ErrorSpec(404, "用户不存在。"),
     "user.conflict": ErrorSpec(409, "用户名已存在。"),
@@ -72,10 +73,43 @@ CATALOGUE: dict[str, ErrorSpec] = {
     # Household cards.
     "card.not_found": ErrorSpec(404, "二维码无效，请核对明白卡。"),
     "card.replaced": ErrorSpec(410, "此二维码已作废，请使用新换发的明白卡。"),
+    # Survey versions.
+    "form.not_found": ErrorSpec(404, "问卷版本不存在。"),
+    "form.invalid": ErrorSpec(422, "问卷定义有误，不能发布。"),
+    "form.immutable": ErrorSpec(409, "问卷已发布或已停用，不能再修改；请新建一个版本。"),
+    "form.last_published": ErrorSpec(409, "这是唯一在用的问卷版本，请先发布新版本再停用。"),
+    "visit.form_version_invalid": ErrorSpec(
+        422, "问卷版本不存在或已停用，请更新问卷后重新填写。"
+    ),
+    # Household location proposals.
+    "location.not_found": ErrorSpec(404, "位置建议不存在或不在您的管辖范围内。"),
+    "location.already_decided": ErrorSpec(409, "该位置建议已处理，不能重复处理。"),
+    # Visits.
+    "visit.not_found": ErrorSpec(404, "走访记录不存在或不在您的管辖范围内。"),
+    "visit.conflict": ErrorSpec(409, "该走访编号已提交过不同的内容，请勿重复使用编号。"),
+    "visit.not_assigned": ErrorSpec(403, "该农户不是您的帮扶对象，不能提交走访。"),
+    "visit.invalid_times": ErrorSpec(422, "走访时间有误。"),
+    "visit.future_time": ErrorSpec(422, "走访时间晚于当前时间，请检查手机时间。"),
+    "visit.invalid_gps": ErrorSpec(422, "定位坐标无效。"),
+    "visit.invalid_answers": ErrorSpec(422, "问卷填写有误，请按提示修改。"),
+    "sync.too_many": ErrorSpec(422, "一次同步的走访记录过多。"),
     # Imports.
     "import.rejected": ErrorSpec(422, "导入文件有误，已整体退回，未导入任何数据。"),
     "import.unsupported_format": ErrorSpec(415, "仅支持 CSV 或 XLSX 文件。"),
     "import.too_large": ErrorSpec(413, "导入文件过大。"),
+    # Photos: 413 too big, 415 not a photo we accept, 422 a photo file we refuse to keep.
+    "photo.too_large": ErrorSpec(413, "照片文件过大。"),
+    "photo.not_image": ErrorSpec(415, "文件不是图片，请上传 JPEG、PNG 或 WebP 格式的照片。"),
+    "photo.unsupported_format": ErrorSpec(415, "不支持此图片格式，请上传 JPEG、PNG 或 WebP 照片。"),
+    "photo.truncated": ErrorSpec(422, "照片文件不完整，可能是上传中断，请重新上传。"),
+    "photo.corrupt": ErrorSpec(422, "照片文件已损坏，无法读取，请重新拍摄后上传。"),
+    "photo.polyglot": ErrorSpec(422, "照片文件夹带了非图片数据，已拒收，请重新拍摄或导出后上传。"),
+    "photo.too_many_pixels": ErrorSpec(422, "照片像素过多，请缩小后再上传。"),
+    # Photo storage and signed links.
+    "storage.unavailable": ErrorSpec(503, "照片存储暂时不可用，请稍后再试。"),
+    "storage.not_found": ErrorSpec(404, "照片不存在或已被删除。"),
+    "storage.url_invalid": ErrorSpec(403, "照片链接无效。"),
+    "storage.url_expired": ErrorSpec(410, "照片链接已过期，请刷新页面后重试。"),
 }
 
 

@@ -19,6 +19,8 @@ from backend.config import test_database_url
 from backend.extensions import db
 from tests import factories
 
+pytest_plugins = ["tests.wechat_fixtures", "tests.storage_fixtures"]
+
 
 class _TestScopedSession(scoped_session):
     """One session for the whole test: the app's per-request remove() must not detach the

@@ -5,6 +5,7 @@ from backend.models.audit import AuditLog
 from backend.models.auth import AuthToken, BindingCode, WechatAccessToken
 from backend.models.base import Base, utcnow
 from backend.models.card import CardStatus, HouseholdCard
+from backend.models.form import FormStatus, FormVersion
 from backend.models.household import (
     Household,
     HouseholdCategory,
@@ -13,8 +14,10 @@ from backend.models.household import (
     PovertyStatus,
 )
 from backend.models.office import Office
+from backend.models.photo import Photo, StorageStatus
 from backend.models.region import Region, RegionLevel
 from backend.models.user import Role, RoleGrant, User
+from backend.models.visit import LocationProposal, ReviewStatus, Visit, VisitCheck
 
 __all__ = [
     "Assignment",
@@ -23,18 +26,26 @@ __all__ = [
     "Base",
     "BindingCode",
     "CardStatus",
+    "FormStatus",
+    "FormVersion",
     "Household",
     "HouseholdCard",
     "HouseholdCategory",
+    "LocationProposal",
     "Member",
     "MonitorType",
     "Office",
+    "Photo",
     "PovertyStatus",
     "Region",
+    "ReviewStatus",
     "RegionLevel",
     "Role",
     "RoleGrant",
+    "StorageStatus",
     "User",
+    "Visit",
+    "VisitCheck",
     "WechatAccessToken",
     "utcnow",
 ]

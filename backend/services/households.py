@@ -10,7 +10,7 @@ from sqlalchemy.orm import selectinload
 
 from backend.errors import DomainError
 from backend.extensions import db
-from backend.models import Household, Member, Region, User
+from backend.models import Assignment, Household, Member, Region
 from backend.models.household import (
     CATEGORY_LABELS,
     MONITOR_TYPE_LABELS,
@@ -68,6 +68,9 @@ def household_summary(household: Household, *, unmask: bool = False) -> dict[str
         "region_name": household.region.name,
         "village_id": household.village_id,
         "village_name": household.village.name,
+        "group_name": household.region.name
+        if household.region_id != household.village_id
+        else None,
         "category": household.category,
         "category_label": _label(CATEGORY_LABELS, HouseholdCategory, household.category),
         "poverty_status": household.poverty_status,
@@ -105,14 +108,15 @@ def member_view(member: Member, *, unmask: bool) -> dict[str, Any]:
     }
 
 
-def helper_view(user: User | None, *, unmask: bool = True) -> dict[str, Any] | None:
-    """The helper's name and work phone."""
-    if user is None:
+def helper_view(assignment: Assignment | None) -> dict[str, Any] | None:
+    """The current helper of a household: name, work phone (printed on the card) and since when."""
+    if assignment is None:
         return None
     return {
-        "id": user.id,
-        "display_name": user.display_name,
-        "phone": user.phone if unmask else pii.mask_phone(user.phone),
+        "id": assignment.helper.id,
+        "display_name": assignment.helper.display_name,
+        "phone": assignment.helper.phone,
+        "since": assignment.start_date,
     }
 
 
@@ -168,6 +172,6 @@ def get_household(*, actor: Actor, household_id: int, unmask: bool = False) -> H
     return HouseholdDetail(
         household=household_summary(household, unmask=unmask),
         members=[member_view(m, unmask=unmask) for m in household.members],
-        helper=helper_view(assignment.helper if assignment else None),
+        helper=helper_view(assignment),
         unmasked=unmask,
     )

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from backend.services.cards import ensure_active_card
+
 ROLES = ["helper", "village_cadre", "office", "town_admin", "inspector", "district"]
 
 
@@ -101,6 +103,32 @@ CASES = [
         outside=_all(403),
     ),
     Case(
+        "household QR image",
+        lambda c, t, tg, h: c.get(f"/api/v1/households/{_hh(t, tg).id}/qr.png", headers=h),
+        inside=_only(CARDS | {"helper"}, 200, 403),
+        outside=_all(404),
+    ),
+    Case(
+        "reissue card",
+        lambda c, t, tg, h: c.post(f"/api/v1/households/{_hh(t, tg).id}/card/reissue", headers=h),
+        inside=_only(CARDS, 201, 403),
+        outside=_all(404),
+    ),
+    Case(
+        "village cards PDF",
+        lambda c, t, tg, h: c.get(f"/api/v1/villages/{_village(t, tg).id}/cards.pdf", headers=h),
+        inside=_only(CARDS, 200, 403),
+        outside=_all(404),
+    ),
+    Case(
+        "issue binding code",
+        lambda c, t, tg, h: c.post(
+            f"/api/v1/users/{_helper_user(t, tg).id}/binding-codes", headers=h
+        ),
+        inside=_only(ADMINS, 201, 403),
+        outside=_all(403),
+    ),
+    Case(
         "audit log",
         lambda c, t, tg, h: c.get("/api/v1/audit-logs", headers=h),
         inside=_only({"town_admin", "inspector", "district"}, 200, 403),
@@ -148,6 +176,19 @@ def test_matrix_anonymous(client, town, case):
     resp = case.call(client, town, "in", {})
     assert resp.status_code == case.anonymous
     assert resp.json["error"]["code"] == "auth.required"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_scan_shows_the_household_only_in_scope(client, town, login, role):
+    headers = login(town.users_by_role()[role])
+    for household, expected in ((town.household, "household"), (town.far_household, "public")):
+        token = ensure_active_card(household=household).token
+        resp = client.get(f"/api/v1/scan/{token}", headers=headers)
+        assert resp.status_code == 200
+        assert resp.json["view"] == expected
+        if expected == "public":
+            text = resp.get_data(as_text=True)
+            assert household.head_name not in text and household.number not in text
 
 
 @pytest.mark.parametrize("role", ROLES)

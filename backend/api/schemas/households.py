@@ -22,6 +22,7 @@ class HouseholdSchema(Schema):
     region_name = fields.String(dump_only=True)
     village_id = fields.Integer(dump_only=True)
     village_name = fields.String(dump_only=True)
+    group_name = fields.String(dump_only=True, allow_none=True)
     category = fields.String(dump_only=True)
     category_label = fields.String(dump_only=True)
     poverty_status = fields.String(dump_only=True, allow_none=True)
@@ -59,6 +60,7 @@ class HelperSchema(Schema):
     id = fields.Integer(dump_only=True)
     display_name = fields.String(dump_only=True)
     phone = fields.String(dump_only=True, allow_none=True)
+    since = fields.Date(dump_only=True)
 
 
 class HouseholdDetailSchema(Schema):

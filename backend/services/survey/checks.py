@@ -1,0 +1,165 @@
+"""Check evaluation: each check of a definition passes, fails, is not applicable or unanswered."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from backend.services.survey.answers import resolve
+from backend.services.survey.common import (
+    is_number,
+    iter_questions,
+    setting_defaults,
+)
+from backend.services.survey.conditions import evaluate, referenced_keys, referenced_settings
+
+PASS = "pass"
+FAIL = "fail"
+NOT_APPLICABLE = "not_applicable"
+# The rule needed an answer that is missing; only possible for answers that did not pass
+# validate_answers. Neither passed nor failed: it raises no problem and clears nothing.
+UNANSWERED = "unanswered"
+
+STATUS_LABELS = {PASS: "通过", FAIL: "未通过", NOT_APPLICABLE: "不适用", UNANSWERED: "未作答"}
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one check of one visit."""
+
+    key: str
+    label: str
+    area: str
+    area_label: str
+    offices: tuple[str, ...]
+    status: str
+    question: str
+    # The answers that decided it: question key -> value (None when unanswered); per-member
+    # keys map member id -> value over the members the check applied to.
+    answers: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    failing_members: tuple[str, ...] = ()
+    settings: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    problem: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        """Passed, including "not applicable"."""
+        return self.status in (PASS, NOT_APPLICABLE)
+
+    @property
+    def failed(self) -> bool:
+        """Failed: the answers show the problem the check looks for."""
+        return self.status == FAIL
+
+    @property
+    def not_applicable(self) -> bool:
+        """Nothing to check for this household (e.g. no child of school age)."""
+        return self.status == NOT_APPLICABLE
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "key": self.key,
+            "label": self.label,
+            "area": self.area,
+            "area_label": self.area_label,
+            "offices": list(self.offices),
+            "status": self.status,
+            "status_label": STATUS_LABELS[self.status],
+            "passed": self.passed,
+            "not_applicable": self.not_applicable,
+            "question": self.question,
+            "answers": {
+                k: dict(v) if isinstance(v, Mapping) else v for k, v in self.answers.items()
+            },
+            "failing_members": list(self.failing_members),
+            "settings": dict(self.settings),
+            "problem": self.problem,
+        }
+
+
+def merged_settings(
+    definition: Mapping[str, Any], settings: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The definition's setting defaults overridden by the caller's settings."""
+    declared = setting_defaults(definition)
+    merged = dict(declared)
+    merged.update({k: v for k, v in (settings or {}).items() if v is not None})
+    for name in declared:
+        if not is_number(merged[name]):
+            raise ValueError(f"survey setting {name!r} must be a number, got {merged[name]!r}")
+    return merged
+
+
+def evaluate_checks(
+    definition: Mapping[str, Any],
+    answers: Any,
+    *,
+    members: Sequence[Mapping[str, Any]] | None,
+    visit_date: Any,
+    settings: Mapping[str, Any] | None = None,
+) -> list[CheckResult]:
+    """One CheckResult per check of the definition, in form order."""
+    res = resolve(definition, answers, members=members, visit_date=visit_date)
+    values = merged_settings(definition, settings)
+    scope = res.scope(values)
+    by_id = {m["id"]: m for m in res.members}
+    sections = {s["key"]: s for s in definition.get("sections") or ()}
+    results: list[CheckResult] = []
+    for _, question in iter_questions(definition):
+        check = question.get("check")
+        if not check:
+            continue
+        rule = check["rule"]
+        qkey = question["key"]
+        per_member = question.get("per_member") is True
+        failing: list[str] = []
+        if per_member:
+            applicable = res.applicable.get(qkey, [])
+            outcomes = [(mid, evaluate(rule, scope, by_id[mid])) for mid in applicable]
+            failing = [mid for mid, outcome in outcomes if outcome is False]
+            if failing:
+                status = FAIL
+            elif res.undetermined.get(qkey) or any(o is None for _, o in outcomes):
+                status = UNANSWERED
+            elif not applicable:
+                status = NOT_APPLICABLE
+            else:
+                status = PASS
+            shown_members = applicable
+        else:
+            shown_members = [m["id"] for m in res.members]
+            applicable = res.applicable.get(qkey, False)
+            if applicable is None:
+                status = UNANSWERED
+            elif not applicable:
+                status = NOT_APPLICABLE
+            else:
+                outcome = evaluate(rule, scope)
+                status = {True: PASS, False: FAIL, None: UNANSWERED}[outcome]
+        evidence: dict[str, Any] = {}
+        for key in dict.fromkeys([qkey, *referenced_keys(rule)]):
+            value = res.values.get(key)
+            if key in res.per_member:
+                value = value or {}
+                evidence[key] = {mid: value.get(mid) for mid in shown_members}
+            else:
+                evidence[key] = value
+        area = check["area"]
+        results.append(
+            CheckResult(
+                key=check["key"],
+                label=check["label"],
+                area=area,
+                area_label=sections.get(area, {}).get("label", area),
+                offices=tuple(check["offices"]),
+                status=status,
+                question=qkey,
+                answers=evidence,
+                failing_members=tuple(failing),
+                settings={name: values.get(name) for name in referenced_settings(rule)},
+                problem=check.get("problem"),
+            )
+        )
+    return results
