@@ -71,6 +71,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "PHOTO_MAX_BYTES": _env_int("PHOTO_MAX_BYTES", 15 * 1024 * 1024),
         "PHOTO_MAX_PIXELS": _env_int("PHOTO_MAX_PIXELS", 40_000_000),
         "PHOTO_URL_TTL_SECONDS": _env_int("PHOTO_URL_TTL_SECONDS", 300),
+        # Near-duplicate photo search looks back this far (exact matches: all time).
+        "PHOTO_REUSE_WINDOW_DAYS": _env_int("PHOTO_REUSE_WINDOW_DAYS", 180),
         # WeChat.
         "WECHAT_API_BASE": (_env("WECHAT_API_BASE", "https://api.weixin.qq.com") or "").rstrip("/"),
         "WECHAT_APPID": _env("WECHAT_APPID", "wx-dev-appid"),

@@ -92,6 +92,7 @@ CATALOGUE: dict[str, ErrorSpec] = {
     "visit.future_time": ErrorSpec(422, "走访时间晚于当前时间，请检查手机时间。"),
     "visit.invalid_gps": ErrorSpec(422, "定位坐标无效。"),
     "visit.invalid_answers": ErrorSpec(422, "问卷填写有误，请按提示修改。"),
+    "visit.photo_invalid": ErrorSpec(422, "走访所附照片无效，请重新上传照片后再提交。"),
     "sync.too_many": ErrorSpec(422, "一次同步的走访记录过多。"),
     # Imports.
     "import.rejected": ErrorSpec(422, "导入文件有误，已整体退回，未导入任何数据。"),
@@ -105,6 +106,8 @@ CATALOGUE: dict[str, ErrorSpec] = {
     "photo.corrupt": ErrorSpec(422, "照片文件已损坏，无法读取，请重新拍摄后上传。"),
     "photo.polyglot": ErrorSpec(422, "照片文件夹带了非图片数据，已拒收，请重新拍摄或导出后上传。"),
     "photo.too_many_pixels": ErrorSpec(422, "照片像素过多，请缩小后再上传。"),
+    "photo.not_found": ErrorSpec(404, "照片不存在或您无权查看。"),
+    "photo.conflict": ErrorSpec(409, "该照片编号已被其他用户使用，请重新拍摄后上传。"),
     # Photo storage and signed links.
     "storage.unavailable": ErrorSpec(503, "照片存储暂时不可用，请稍后再试。"),
     "storage.not_found": ErrorSpec(404, "照片不存在或已被删除。"),

@@ -57,8 +57,12 @@ def app(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def _db_rollback(app):
+def _db_rollback(request, app):
     """Run each test inside a transaction that is rolled back afterwards."""
+    if request.node.get_closest_marker("own_database"):
+        # The test builds and drops a database of its own, with real commits.
+        yield
+        return
     with app.app_context():
         connection = db.engine.connect()
         outer = connection.begin()

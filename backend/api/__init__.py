@@ -15,9 +15,14 @@ BLUEPRINT_MODULES = [
     "backend.api.households",
     "backend.api.assignments",
     "backend.api.cards",
+    "backend.api.photos",
+    "backend.api.forms",
+    "backend.api.visit_forms",
+    "backend.api.locations",
     "backend.api.users",
     "backend.api.imports",
     "backend.api.audit",
+    "backend.api.visits",
 ]
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, selectinload
 
 from backend.errors import DomainError
 from backend.extensions import db
@@ -58,15 +58,23 @@ def list_proposals(
     if status:
         query = query.where(LocationProposal.status == status)
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = db.session.scalars(
-        query.options(selectinload(LocationProposal_household()))
+    helper = aliased(User)
+    decider = aliased(User)
+    rows = db.session.execute(
+        query.add_columns(Household, Visit, helper.display_name, decider.display_name)
+        .join(Visit, Visit.id == LocationProposal.visit_id)
+        .join(helper, helper.id == Visit.helper_id)
+        .outerjoin(decider, decider.id == LocationProposal.decided_by_id)
+        .options(selectinload(Household.region), selectinload(Household.village))
         .order_by(LocationProposal.created_at, LocationProposal.id)
         .offset((page - 1) * page_size)
         .limit(page_size)
     ).all()
-    return ProposalPage(
-        items=[proposal_view(p) for p in rows], total=total, page=page, page_size=page_size
-    )
+    items = [
+        _view(proposal, household, visit, helper_name, decider_name)
+        for proposal, household, visit, helper_name, decider_name in rows
+    ]
+    return ProposalPage(items=items, total=total, page=page, page_size=page_size)
 
 
 def confirm_proposal(*, actor: Actor, proposal_id: int) -> dict[str, Any]:
@@ -116,19 +124,35 @@ def proposal_view(proposal: LocationProposal) -> dict[str, Any]:
     """A proposal with its (masked) household, the proposing visit and the decision."""
     visit = db.session.get(Visit, proposal.visit_id)
     decider = db.session.get(User, proposal.decided_by_id) if proposal.decided_by_id else None
+    return _view(
+        proposal,
+        db.session.get(Household, proposal.household_id),
+        visit,
+        visit.helper.display_name,
+        decider.display_name if decider is not None else None,
+    )
+
+
+def _view(
+    proposal: LocationProposal,
+    household: Household,
+    visit: Visit,
+    helper_name: str | None,
+    decider_name: str | None,
+) -> dict[str, Any]:
     return {
         "id": proposal.id,
         "status": proposal.status,
         "status_label": STATUS_LABELS.get(proposal.status, proposal.status),
-        "household": household_summary(db.session.get(Household, proposal.household_id)),
+        "household": household_summary(household),
         "lat": proposal.lat,
         "lon": proposal.lon,
         "accuracy": proposal.accuracy,
         "visit_id": proposal.visit_id,
-        "visit_ended_at": visit.ended_at if visit is not None else None,
-        "helper_name": visit.helper.display_name if visit is not None else None,
+        "visit_ended_at": visit.ended_at,
+        "helper_name": helper_name,
         "created_at": proposal.created_at,
-        "decided_by_name": decider.display_name if decider is not None else None,
+        "decided_by_name": decider_name,
         "decided_at": proposal.decided_at,
     }
 

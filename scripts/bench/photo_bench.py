@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 
-def make_photo_jpeg(width: int, height: int, quality: int, seed: int = 7) -> bytes:
-    """A photo-like JPEG: shapes and gradients at low resolution, sensor noise at full size."""
+def make_photo_image(width: int, height: int, seed: int = 7):
+    """A photo-like picture: shapes and gradients at low resolution, sensor noise at full size."""
     from PIL import Image, ImageDraw, ImageFilter
 
     rng = random.Random(seed)
@@ -41,9 +41,13 @@ def make_photo_jpeg(width: int, height: int, quality: int, seed: int = 7) -> byt
         (draw.ellipse if rng.random() < 0.5 else draw.rectangle)((x0, y0, x1, y1), fill=fill)
     base = base.filter(ImageFilter.GaussianBlur(3)).resize((width, height), Image.BICUBIC)
     noise = Image.merge("RGB", [Image.effect_noise((width, height), 40) for _ in range(3)])
-    img = Image.blend(base, noise, 0.18)
+    return Image.blend(base, noise, 0.18)
+
+
+def make_photo_jpeg(width: int, height: int, quality: int, seed: int = 7) -> bytes:
+    """A photo-like JPEG (see make_photo_image), encoded as a phone would: baseline 4:2:0."""
     buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=quality)
+    make_photo_image(width, height, seed).save(buf, "JPEG", quality=quality)
     return buf.getvalue()
 
 

@@ -7,11 +7,16 @@ outside every role's scope. Statuses are the contract; a body check guards again
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
+from backend.extensions import db
+from backend.models import FormVersion, Visit
 from backend.services.cards import ensure_active_card
 
 ROLES = ["helper", "village_cadre", "office", "town_admin", "inspector", "district"]
@@ -42,6 +47,26 @@ def _hh(town, target):
 
 def _village(town, target):
     return town.village if target == "in" else town.far_village
+
+
+def _visit(town, target):
+    household = _hh(town, target)
+    helper = town.helper if target == "in" else town.far_helper
+    now = datetime.now(UTC)
+    visit = Visit(
+        client_uuid=str(uuid.uuid4()),
+        body_hash="0" * 64,
+        household_id=household.id,
+        helper_id=helper.id,
+        form_version_id=db.session.scalar(select(FormVersion.id).where(FormVersion.version == 1)),
+        answers={},
+        started_at=now - timedelta(minutes=20),
+        ended_at=now,
+        received_at=now,
+    )
+    db.session.add(visit)
+    db.session.flush()
+    return visit
 
 
 def _helper_user(town, target):
@@ -129,6 +154,32 @@ CASES = [
         outside=_all(403),
     ),
     Case(
+        "prefilled visit form",
+        lambda c, t, tg, h: c.get(f"/api/v1/households/{_hh(t, tg).id}/visit-form", headers=h),
+        inside=_all(200),
+        outside=_all(404),
+    ),
+    Case(
+        "create survey draft",
+        lambda c, t, tg, h: c.post(
+            "/api/v1/forms", json={"title": "测试", "definition": {"sections": []}}, headers=h
+        ),
+        inside=_only(ADMINS, 201, 403),
+        outside=_only(ADMINS, 201, 403),
+    ),
+    Case(
+        "location proposals",
+        lambda c, t, tg, h: c.get("/api/v1/location-proposals", headers=h),
+        inside=_only({"village_cadre", "town_admin", "district"}, 200, 403),
+        outside=_only({"village_cadre", "town_admin", "district"}, 200, 403),
+    ),
+    Case(
+        "visit detail",
+        lambda c, t, tg, h: c.get(f"/api/v1/visits/{_visit(t, tg).id}", headers=h),
+        inside=_all(200),
+        outside=_all(404),
+    ),
+    Case(
         "audit log",
         lambda c, t, tg, h: c.get("/api/v1/audit-logs", headers=h),
         inside=_only({"town_admin", "inspector", "district"}, 200, 403),
@@ -163,6 +214,7 @@ def test_matrix(client, town, login, case, role, target):
             "household.not_found",
             "region.not_found",
             "user.not_found",
+            "visit.not_found",
         }
         # A refusal never carries the target's personal data.
         text = resp.get_data(as_text=True)
