@@ -40,7 +40,12 @@ from backend.services.authz import (
     require_household_role,
 )
 from backend.services.card_print import CardFace, render_cards_pdf, resolve_font_path
-from backend.services.households import helper_view, household_summary, member_view
+from backend.services.households import (
+    helper_view,
+    household_summary,
+    member_view,
+    record_pii_read,
+)
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 TOKEN_LENGTH = 24  # 24 base62 characters carry ~142 random bits and fit a 32-char scene.
@@ -184,13 +189,7 @@ def get_card_view(*, actor: Actor, token: str) -> dict[str, Any]:
     unmask = can_see_pii(actor, household)
     _record_scan(actor, card, view="household")
     if unmask:
-        record_event(
-            actor=actor,
-            action="pii.read",
-            target_type="household",
-            target_id=household.id,
-            detail={"fields": ["id_number", "phone", "health"], "via": "card.scan"},
-        )
+        record_pii_read(actor=actor, household=household, via="card.scan")
     view = _public_view(card)
     view.update(
         view="household",

@@ -120,6 +120,23 @@ def helper_view(assignment: Assignment | None) -> dict[str, Any] | None:
     }
 
 
+def record_pii_read(
+    *,
+    actor: Actor,
+    household: Household,
+    via: str,
+    fields: tuple[str, ...] = ("id_number", "phone", "health"),
+) -> None:
+    """Write the audit row that every read of a household's unmasked personal data requires."""
+    record_event(
+        actor=actor,
+        action="pii.read",
+        target_type="household",
+        target_id=household.id,
+        detail={"fields": list(fields), "via": via},
+    )
+
+
 def list_households(
     *,
     actor: Actor,
@@ -161,13 +178,7 @@ def get_household(*, actor: Actor, household_id: int, unmask: bool = False) -> H
     if unmask and not can_see_pii(actor, household):
         raise DomainError("auth.forbidden", "您的角色不能查看完整的个人信息。")
     if unmask:
-        record_event(
-            actor=actor,
-            action="pii.read",
-            target_type="household",
-            target_id=household.id,
-            detail={"fields": ["id_number", "phone", "health"]},
-        )
+        record_pii_read(actor=actor, household=household, via="household")
     assignment = current_assignment(household.id)
     return HouseholdDetail(
         household=household_summary(household, unmask=unmask),

@@ -16,7 +16,6 @@ from backend.errors import DomainError
 from backend.extensions import db
 from backend.models import Household, ReviewStatus, Visit, utcnow
 from backend.services import survey
-from backend.services.audit import record_event
 from backend.services.authz import (
     Actor,
     can_read_household,
@@ -26,7 +25,7 @@ from backend.services.authz import (
 )
 from backend.services.cards import find_card
 from backend.services.forms import require_current_form
-from backend.services.households import household_summary
+from backend.services.households import household_summary, record_pii_read
 from backend.services.survey.common import age_on
 
 # Roster facts the survey engine reads from each member (README of backend.services.survey).
@@ -115,13 +114,7 @@ def get_visit_form(
     visit_date = china_today()
     unmask = can_see_pii(actor, household)
     if unmask:
-        record_event(
-            actor=actor,
-            action="pii.read",
-            target_type="household",
-            target_id=household.id,
-            detail={"fields": ["phone"], "via": "visit_form"},
-        )
+        record_pii_read(actor=actor, household=household, via="visit_form", fields=("phone",))
     last = last_valid_visit(household.id)
     suggestions = survey.prefill(
         form.definition,
