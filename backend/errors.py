@@ -78,9 +78,7 @@ CATALOGUE: dict[str, ErrorSpec] = {
     "form.invalid": ErrorSpec(422, "问卷定义有误，不能发布。"),
     "form.immutable": ErrorSpec(409, "问卷已发布或已停用，不能再修改；请新建一个版本。"),
     "form.last_published": ErrorSpec(409, "这是唯一在用的问卷版本，请先发布新版本再停用。"),
-    "visit.form_version_invalid": ErrorSpec(
-        422, "问卷版本不存在或已停用，请更新问卷后重新填写。"
-    ),
+    "visit.form_version_invalid": ErrorSpec(422, "问卷版本不存在或已停用，请更新问卷后重新填写。"),
     # Household location proposals.
     "location.not_found": ErrorSpec(404, "位置建议不存在或不在您的管辖范围内。"),
     "location.already_decided": ErrorSpec(409, "该位置建议已处理，不能重复处理。"),
