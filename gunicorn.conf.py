@@ -15,7 +15,7 @@ timeout = 60
 graceful_timeout = 30
 keepalive = 5
 # Recycle workers now and then so that a slow leak cannot grow without bound.
-max_requests = 2000
-max_requests_jitter = 200
+max_requests = 20000
+max_requests_jitter = 2000
 accesslog = "-"
 errorlog = "-"

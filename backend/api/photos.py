@@ -70,15 +70,22 @@ class _MultipartReader:
         while True:
             index = self._buffer.find(self._delimiter)
             if index >= 0:
-                if index:
-                    yield bytes(self._buffer[:index])
-                del self._buffer[: index + len(self._delimiter)]
+                piece = self._take(index)
+                del self._buffer[: len(self._delimiter)]
+                if piece:
+                    yield piece
                 return
             if len(self._buffer) > keep:
-                yield bytes(self._buffer[:-keep])
-                del self._buffer[:-keep]
+                yield self._take(len(self._buffer) - keep)
             if not self._fill():
                 raise DomainError("request.bad")  # the body ended inside a part
+
+    def _take(self, size: int) -> bytes:
+        """Remove and return the first ``size`` bytes of the buffer (copied once)."""
+        with memoryview(self._buffer) as view:
+            piece = bytes(view[:size])
+        del self._buffer[:size]
+        return piece
 
     def _find(self, needle: bytes, limit: int) -> int:
         while True:
@@ -118,14 +125,14 @@ def _stream_multipart(req) -> MultiDict:
     """Parse a multipart body, streaming the part named ``file`` into an UploadSpool."""
     # Only the first ``file`` part is kept (on disk once, hashed as it arrives); further
     # file parts are read and dropped. Text fields are limited to _MAX_FIELD_BYTES in all.
+    # Nobody's photo is read before we know who is sending it.
+    require_authenticated(current_actor())
     form: MultiDict = MultiDict()
     if req.mimetype != "multipart/form-data":
         return form
     boundary = req.mimetype_params.get("boundary", "")
     if not boundary or len(boundary) > _MAX_BOUNDARY:
         raise DomainError("request.bad")
-    # Nobody's photo is read before we know who is sending it.
-    require_authenticated(current_actor())
     spools = g.setdefault(_SPOOLS, [])
     field_bytes = 0
     reader = _MultipartReader(req.stream, boundary.encode("latin-1", "replace"))
@@ -214,9 +221,11 @@ class Photos(MethodView):
     @blp.arguments(PhotoCreateSchema, location="multipart")
     @blp.response(201, PhotoSchema, description="新上传的照片")
     @blp.alt_response(200, schema=PhotoSchema, description="重传：已保存过的同一张照片")
+    @blp.alt_response(400, schema=ErrorSchema, description="request.bad：multipart 格式有误")
+    @blp.alt_response(401, schema=ErrorSchema, description="auth.required")
     @blp.alt_response(404, schema=ErrorSchema, description="household.not_found")
     @blp.alt_response(409, schema=ErrorSchema, description="photo.conflict")
-    @blp.alt_response(413, schema=ErrorSchema, description="photo.too_large")
+    @blp.alt_response(413, schema=ErrorSchema, description="photo.too_large / request.too_large")
     @blp.alt_response(415, schema=ErrorSchema, description="photo.not_image / unsupported_format")
     @blp.alt_response(422, schema=ErrorSchema, description="字段有误，或照片损坏、不完整、像素过多")
     @blp.alt_response(503, schema=ErrorSchema, description="storage.unavailable")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backend.models.base import Base, UTCDateTime, utcnow
@@ -25,6 +25,11 @@ class Visit(Base):
     """One submitted visit. ``client_uuid`` makes every retry land on the same row."""
 
     __tablename__ = "visits"
+    __table_args__ = (
+        # The helper's neighbouring visits (impossible-travel flag) are looked up both ways.
+        Index("ix_visits_helper_ended", "helper_id", "ended_at"),
+        Index("ix_visits_helper_started", "helper_id", "started_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_uuid: Mapped[str] = mapped_column(String(36), unique=True)

@@ -18,6 +18,10 @@ What is accepted is decided by content, never by file name:
 
 The derivatives are decoded through JPEG draft mode (DCT scaling), so a 12 MP photo is decoded
 at about 1000 px and never held at full size.
+
+The HTTP layer can receive an upload straight into an ``UploadSpool`` (counted, hashed and
+written to the temp file as the bytes arrive) and pass that to ``process_upload``, so a photo
+is written to disk once and hashed once.
 """
 
 from __future__ import annotations
@@ -553,13 +557,15 @@ def _derive(
     if work.mode not in _RESIZABLE_MODES:
         work = _to_rgb(work)
     # Shrink before converting so a large PNG is never copied at full size.
-    display = _to_rgb(_fit(work, DISPLAY_MAX_PX))
+    display = _to_rgb(_fit(work, DISPLAY_MAX_PX), reuse=True)
     if orientation in _ORIENTATION_TRANSPOSE:
         display = display.transpose(_ORIENTATION_TRANSPOSE[orientation])
         if orientation >= 5:
             width, height = height, width
     # The pHash comes from the thumbnail: a 32x32 grey resize of 320 px costs nothing.
-    thumb = _fit(display, THUMB_MAX_PX)
+    # Area averaging nearly all the way suits a 320 px thumbnail (and leaves its pHash as
+    # it was); the display copy keeps a longer Lanczos.
+    thumb = _fit(display, THUMB_MAX_PX, reducing_gap=1.0)
     return ProcessedImage(
         sha256=sha256,
         mime=MIME_BY_FORMAT[layout.fmt],
@@ -576,8 +582,10 @@ def _derive(
     )
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
+def _to_rgb(img: Image.Image, *, reuse: bool = False) -> Image.Image:
     """An RGB copy in sRGB, transparency flattened onto white, no metadata carried along."""
+    # reuse: the caller is done with ``img``, so an RGB image needing nothing is returned
+    # itself (stripped of its metadata) instead of copied.
     icc = img.info.get("icc_profile")
     out: Image.Image | None = None
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
@@ -589,7 +597,7 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     elif icc and img.mode in ("RGB", "CMYK"):
         out = _to_srgb(img, icc)
     if out is None:
-        out = img.convert("RGB") if img.mode != "RGB" else img.copy()
+        out = img.convert("RGB") if img.mode != "RGB" else (img if reuse else img.copy())
     out.info = {}
     return out
 
@@ -616,7 +624,7 @@ def _fit_size(size: tuple[int, int], max_px: int) -> tuple[int, int]:
     return max(1, min(candidates, key=lambda n: abs(aspect - n / max_px))), max_px
 
 
-def _fit(img: Image.Image, max_px: int) -> Image.Image:
+def _fit(img: Image.Image, max_px: int, *, reducing_gap: float = 1.5) -> Image.Image:
     """``img`` shrunk to fit max_px x max_px, or ``img`` itself when it already fits."""
     if max(img.size) <= max_px:
         return img
@@ -625,9 +633,9 @@ def _fit(img: Image.Image, max_px: int) -> Image.Image:
         # A sliver left after DCT scaling (a 4032 px photo decodes at 1008 px): an area
         # average is as good as Lanczos here and costs a third.
         return img.resize(size, Image.Resampling.BOX)
-    # Box-reduce by a whole factor first, then Lanczos over the last 1.5-3x: the thumbnail
-    # costs a quarter of a Lanczos over the whole 1000 px display copy, and looks the same.
-    return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=1.5)
+    # Box-reduce by a whole factor first, then Lanczos over what is left (less than
+    # 2 x reducing_gap): a fraction of the cost of a Lanczos over the whole image.
+    return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=reducing_gap)
 
 
 def _encode_jpeg(img: Image.Image) -> bytes:

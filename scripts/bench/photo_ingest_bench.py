@@ -171,8 +171,9 @@ def system_cpu() -> tuple[float, float, float]:
     return total - idle - iowait, iowait, total
 
 
-def all_cpu() -> dict[tuple[int, str], float]:
-    """CPU seconds so far of every process, keyed by (pid, command name)."""
+def all_cpu(db_name: str) -> dict[tuple[int, str], float]:
+    """CPU seconds so far of every process, keyed by (pid, name); our PostgreSQL backends
+    are named "postgres (bench)"."""
     ticks = os.sysconf("SC_CLK_TCK")
     result = {}
     for entry in Path("/proc").iterdir():
@@ -180,9 +181,11 @@ def all_cpu() -> dict[tuple[int, str], float]:
             continue
         try:
             text = (entry / "stat").read_text()
+            name = text[text.index("(") + 1 : text.rindex(")")]
+            if name == "postgres" and db_name.encode() in (entry / "cmdline").read_bytes():
+                name = "postgres (bench)"
         except OSError:
             continue
-        name = text[text.index("(") + 1 : text.rindex(")")]
         fields = text.rsplit(")", 1)[1].split()
         result[(int(entry.name), name)] = (int(fields[11]) + int(fields[12])) / ticks
     return result
@@ -229,12 +232,14 @@ class Server:
                 self.process.wait()
 
 
-def start_gunicorn(env: dict[str, str], workers: int, threads: int | None, log: Path) -> Server:
+def start_gunicorn(
+    env: dict[str, str], workers: int, threads: int | None, log: Path, app: str
+) -> Server:
     """Start gunicorn with the project's config on a free loopback port and wait for it."""
     import requests
 
     port = free_port()
-    cmd = [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "backend.wsgi:app"]
+    cmd = [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", app]
     cmd += ["--workers", str(workers), "--bind", f"127.0.0.1:{port}"]
     if threads:
         cmd += ["--threads", str(threads)]
@@ -278,14 +283,21 @@ def upload(base_url: str, token: str, path: Path, keep_alive: bool = False) -> t
         # one worker while the other idles.
         headers["Connection"] = "close"
     started = time.perf_counter()
-    with open(path, "rb") as f:
-        response = session.post(
-            f"{base_url}/api/v1/photos",
-            headers=headers,
-            files={"file": (path.name, f, "image/jpeg")},
-            data={"client_uuid": str(uuid.uuid4()), "purpose": "house"},
-            timeout=120,
-        )
+    # The body wx.uploadFile sends: the form fields, then the file. Built by hand, as
+    # requests' own multipart encoder costs the client more CPU than the server's parser.
+    boundary = uuid.uuid4().hex
+    fields = {"client_uuid": str(uuid.uuid4()), "purpose": "house"}
+    head = "".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+        for name, value in fields.items()
+    )
+    head += (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+        f'filename="{path.name}"\r\nContent-Type: image/jpeg\r\n\r\n'
+    )
+    body = b"".join([head.encode(), path.read_bytes(), f"\r\n--{boundary}--\r\n".encode()])
+    headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
+    response = session.post(f"{base_url}/api/v1/photos", headers=headers, data=body, timeout=120)
     elapsed = time.perf_counter() - started
     if response.status_code != 201:
         print(f"  {path.name}: HTTP {response.status_code} {response.text[:200]}", file=sys.stderr)
@@ -303,16 +315,19 @@ def run_phase(
     photos: list[Path],
     warmup: list[Path],
     *,
+    db_name: str,
     env: dict[str, str],
     token: str,
     args: argparse.Namespace,
     log: Path,
 ) -> dict:
     """One fresh gunicorn: warm up, upload ``photos`` from C threads, measure."""
-    busy = 1 - idle_share()
+    deadline = time.monotonic() + args.wait_idle
+    while (busy := 1 - idle_share()) > 0.1 and time.monotonic() < deadline:
+        pass
     if busy > 0.1:
         print(f"warning: the machine is {busy:.0%} busy with other work; figures will be low")
-    server = start_gunicorn(env, args.workers, args.threads, log)
+    server = start_gunicorn(env, args.workers, args.threads, log, args.app)
     try:
         with concurrent.futures.ThreadPoolExecutor(args.clients) as pool:
             # Warm-up: every worker imports the imaging stack and opens its connections.
@@ -323,11 +338,13 @@ def run_phase(
                 if status != 201:
                     raise SystemExit("warm-up upload failed")
             cpu_before = {pid: cpu_seconds(pid) for pid in server.workers}
-            sys_before, client_before, procs_before = system_cpu(), os.times(), all_cpu()
+            sys_before, client_before = system_cpu(), os.times()
+            procs_before = all_cpu(db_name)
             started = time.perf_counter()
             results = list(pool.map(send, photos))
             wall = time.perf_counter() - started
-            sys_after, client_after, procs_after = system_cpu(), os.times(), all_cpu()
+            sys_after, client_after = system_cpu(), os.times()
+            procs_after = all_cpu(db_name)
         cpu_used = {pid: cpu_seconds(pid) - cpu_before[pid] for pid in server.workers}
         status = {pid: proc_status(pid) for pid in server.workers}
     finally:
@@ -338,6 +355,7 @@ def run_phase(
         if pid not in ours:
             used = seconds - procs_before.get((pid, name), 0.0)
             others[name] = others.get(name, 0.0) + used
+    pg_ms = others.pop("postgres (bench)", 0.0) / len(photos) * 1000
     latencies = [seconds for seconds, _ in results]
     ok = sum(1 for _, code in results if code == 201)
     mean_size = statistics.mean(p.stat().st_size for p in photos) / 2**20
@@ -360,6 +378,7 @@ def run_phase(
         "busy": (sys_after[0] - sys_before[0]) / (sys_after[2] - sys_before[2]) * 100,
         "iowait": (sys_after[1] - sys_before[1]) / (sys_after[2] - sys_before[2]) * 100,
         "others": sorted(others.items(), key=lambda kv: -kv[1])[:4],
+        "pg_ms": pg_ms,
         "hwm": {pid: s["VmHWM"] / 1024 for pid, s in status.items()},
         "rss": {pid: s["VmRSS"] / 1024 for pid, s in status.items()},
     }
@@ -380,8 +399,13 @@ def print_phase(r: dict, args: argparse.Namespace) -> None:
     split = "/".join(f"{v}%" for v in r["cpu_split"])
     print(
         f"CPU per photo:    workers {r['cpu_ms']:.0f} ms (split {split}), "
-        f"clients {r['client_cpu_ms']:.0f} ms; machine {r['busy']:.0f}% busy, "
-        f"{r['iowait']:.0f}% iowait"
+        f"PostgreSQL {r['pg_ms']:.0f} ms, clients {r['client_cpu_ms']:.0f} ms; "
+        f"machine {r['busy']:.0f}% busy, {r['iowait']:.0f}% iowait"
+    )
+    capacity = (os.cpu_count() or 1) * 1000 / (r["cpu_ms"] + r["pg_ms"] + r["client_cpu_ms"])
+    print(
+        f"CPU-bound limit:  {capacity:.1f} photos/s on {os.cpu_count()} CPUs with nothing else "
+        "running (CPUs / CPU per photo)"
     )
     others = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in r["others"] if seconds)
     print(f"other processes:  {others or 'none'} (CPU during the run)")
@@ -409,7 +433,16 @@ def main() -> None:
         default="postgresql://postgres@127.0.0.1:5432/postgres",
         help="a PostgreSQL server's maintenance database, to create the bench database from",
     )
+    parser.add_argument(
+        "--app", default="backend.wsgi:app", help="the WSGI app gunicorn serves (experiments)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
+    parser.add_argument(
+        "--wait-idle",
+        type=float,
+        default=120,
+        help="seconds to wait for other work on the machine to finish before each phase",
+    )
     parser.add_argument(
         "--keep-alive", action="store_true", help="reuse each client's connection (default: close)"
     )
@@ -476,12 +509,11 @@ def main() -> None:
             line.split()[1] for line in setup.stdout.splitlines() if line.startswith("TOKEN ")
         )
         log = tmp / "gunicorn.log"
-        run_phase("12 MP photos", photos, warmup, env=env, token=token, args=args, log=log)
+        common = {"db_name": db_name, "env": env, "token": token, "args": args, "log": log}
+        run_phase("12 MP photos", photos, warmup, **common)
         if big:
             # Fresh workers, so that their VmHWM is the peak of the 20 MB uploads.
-            run_phase(
-                "20 MB photos (memory)", big, warmup, env=env, token=token, args=args, log=log
-            )
+            run_phase("20 MB photos (memory)", big, warmup, **common)
         print("\ntargets: >= 15 photos/s on 2 cores; peak worker RSS < 250 MiB with 20 MB uploads")
     finally:
         if db_name:

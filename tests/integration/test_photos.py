@@ -232,8 +232,11 @@ def test_same_client_uuid_again_returns_the_stored_photo(
     first = upload(client, helper, data, client_uuid=client_uuid)
     assert first.status_code == 201
     counting = CountingStorage(local_storage, monkeypatch)
+    tmp = tempfile.mkdtemp(prefix="hhq-photo-test-")
+    monkeypatch.setattr(tempfile, "tempdir", tmp)
     again = upload(client, helper, data, client_uuid=client_uuid)
     assert again.status_code == 200
+    assert os.listdir(tmp) == []  # the retry's bytes were received and dropped
     assert again.get_json()["id"] == first.get_json()["id"]
     # A retry whose bytes differ (re-compressed by the phone) still answers with the first.
     other = upload(client, helper, make_jpeg(4), client_uuid=client_uuid, purpose="water")
@@ -395,6 +398,110 @@ def test_staff_may_upload_anonymous_and_roleless_users_may_not(client, town, log
     nobody = factories.UserFactory()
     assert_error(upload(client, login(nobody), make_jpeg(15)), 403, "auth.forbidden")
     assert photo_count() == 1
+
+
+# --- the multipart body ------------------------------------------------------------------------
+
+BOUNDARY = "----hhqBoundary7MA4YWxkTrZu0gW"
+
+
+def multipart(*parts: tuple[str, bytes], boundary: str = BOUNDARY, close: bool = True) -> bytes:
+    """A multipart body from (header lines, data) parts, written out byte for byte."""
+    body = b"".join(
+        b"--" + boundary.encode() + b"\r\n" + headers.encode() + b"\r\n\r\n" + data + b"\r\n"
+        for headers, data in parts
+    )
+    return body + (b"--" + boundary.encode() + b"--\r\n" if close else b"")
+
+
+def field(name: str, value: str) -> tuple[str, bytes]:
+    """A text part."""
+    return f'Content-Disposition: form-data; name="{name}"', value.encode()
+
+
+def file_part(data: bytes, name: str = "file", filename: str = "photo.jpg") -> tuple[str, bytes]:
+    """A file part."""
+    return (
+        f'Content-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+        "Content-Type: image/jpeg",
+        data,
+    )
+
+
+def post_raw(client, headers, body: bytes, content_type: str | None = None):
+    """POST a body exactly as given."""
+    content_type = content_type or f"multipart/form-data; boundary={BOUNDARY}"
+    return client.post(URL, headers=headers, data=body, content_type=content_type)
+
+
+def test_fields_after_the_file_and_extra_file_parts(client, helper, local_storage):
+    data = make_jpeg(30)
+    body = multipart(
+        ('Content-Disposition: form-data; name="file"; filename="房屋.jpg"', data),
+        file_part(make_jpeg(31)),  # a second "file": ignored
+        file_part(b"whatever", name="attachment"),  # another file field: ignored
+        field("purpose", "water"),
+        field("client_uuid", str(uuid.uuid4())),
+        field("unknown", "ignored"),
+    )
+    response = post_raw(client, helper, body)
+    assert response.status_code == 201, response.data
+    assert response.get_json()["sha256"] == hashlib.sha256(data).hexdigest()
+    assert response.get_json()["purpose"] == "water"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        pytest.param(b"--x\r\n", "multipart/form-data", id="no-boundary"),
+        pytest.param(
+            multipart(field("purpose", "house"), file_part(b"\xff\xd8\xff" * 100), close=False),
+            None,
+            id="truncated",
+        ),
+        pytest.param(multipart(("Content-Type: text/plain", b"x")), None, id="no-disposition"),
+        pytest.param(multipart(("Content-Disposition form-data", b"x")), None, id="bad-header"),
+        pytest.param(
+            multipart(field("purpose", "house")).replace(
+                BOUNDARY.encode() + b"\r\n", BOUNDARY.encode() + b"junk\r\n", 1
+            ),
+            None,
+            id="junk-after-boundary",
+        ),
+        pytest.param(b"no boundary anywhere", None, id="no-delimiter"),
+    ],
+)
+def test_malformed_multipart_is_400(client, helper, body, content_type, monkeypatch):
+    tmp = tempfile.mkdtemp(prefix="hhq-photo-test-")
+    monkeypatch.setattr(tempfile, "tempdir", tmp)
+    assert_error(post_raw(client, helper, body, content_type), 400, "request.bad")
+    assert photo_count() == 0
+    assert os.listdir(tmp) == []  # a half-received photo is deleted
+    os.rmdir(tmp)
+
+
+def test_oversized_text_fields_and_too_many_parts_are_413(client, helper):
+    big = multipart(field("purpose", "x" * 70_000), file_part(make_jpeg(32)))
+    assert_error(post_raw(client, helper, big), 413, "request.too_large")
+    many = multipart(*[field(f"f{i}", "x") for i in range(40)])
+    assert_error(post_raw(client, helper, many), 413, "request.too_large")
+
+
+def test_a_body_that_is_not_multipart_lacks_every_field(client, helper):
+    response = client.post(URL, headers=helper, json={"client_uuid": str(uuid.uuid4())})
+    error = assert_error(response, 422, "request.validation")
+    assert set(error["fields"]["multipart"]) == {"file", "client_uuid", "purpose"}
+
+
+def test_an_anonymous_upload_is_refused_before_the_body_is_read(client, monkeypatch):
+    from backend.api import photos as photos_api
+
+    def unread(*args, **kwargs):
+        raise AssertionError("the body was read")
+
+    monkeypatch.setattr(photos_api._MultipartReader, "_fill", unread)
+    body = multipart(field("purpose", "house"), file_part(make_jpeg(33)))
+    assert_error(post_raw(client, {}, body), 401, "auth.required")
 
 
 # --- reading ----------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from backend.errors import DomainError
 from backend.extensions import db
@@ -293,3 +293,35 @@ def test_storage_and_spool_both_failing_refuses_the_upload(town, storage, monkey
         )
     assert (info.value.code, info.value.status) == ("storage.unavailable", 503)
     assert db.session.scalar(select(Photo.id)) is None
+
+
+def test_a_concurrent_upload_of_the_same_uuid_answers_with_the_first(town, storage, monkeypatch):
+    actor = actor_for_user(user=town.helper)
+    client_uuid = str(uuid.uuid4())
+    first, created = upload_photo(
+        actor=actor,
+        stream=io.BytesIO(jpeg_bytes()),
+        filename=None,
+        client_uuid=client_uuid,
+        purpose="house",
+    )
+    assert created
+    real = photos_service._replay_by_client_uuid
+    calls = []
+
+    def racing(actor, client_uuid):
+        # The first look happens before the other request committed: it sees nothing.
+        calls.append(client_uuid)
+        return None if len(calls) == 1 else real(actor, client_uuid)
+
+    monkeypatch.setattr(photos_service, "_replay_by_client_uuid", racing)
+    photo, created = upload_photo(
+        actor=actor,
+        stream=io.BytesIO(jpeg_bytes((1, 2, 3))),
+        filename=None,
+        client_uuid=client_uuid,
+        purpose="house",
+    )
+    assert (photo.id, created) == (first.id, False)
+    assert len(calls) == 2
+    assert db.session.scalar(select(func.count(Photo.id))) == 1
