@@ -64,6 +64,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
+from benchdb import create_database, drop_database, free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 BENCH_DIR = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -598,13 +600,6 @@ def wait_until_quiet(args) -> float:
     return busy
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclass
 class Server:
     """A gunicorn master started by this script."""
@@ -668,28 +663,6 @@ def start_gunicorn(app: str, config: str, env: dict, log: Path, args, extra=()) 
 
 
 # --- database ---------------------------------------------------------------------------------
-
-
-def create_database(admin_url: str) -> tuple[str, str]:
-    """Create a fresh database; return its name and URL."""
-    import psycopg
-    from psycopg import sql
-
-    name = f"hhq_visit_bench_{os.getpid()}_{secrets.token_hex(3)}"
-    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return name, admin_url.rsplit("/", 1)[0] + "/" + name
-
-
-def drop_database(admin_url: str, name: str) -> None:
-    """Drop the benchmark database."""
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
 
 
 def db_counts(url: str) -> dict[str, int]:
@@ -1061,7 +1034,7 @@ def main() -> None:
             + ("  (WARNING: something else is running; figures will be low)" if busy > 0.2 else "")
         )
         t0 = time.perf_counter()
-        db_name, db_url = create_database(args.database_url)
+        db_name, db_url = create_database(args.database_url, "hhq_visit_bench")
         args.db_name = db_name
         with psycopg.connect(db_url, connect_timeout=5) as conn:
             pg_version = conn.execute("SHOW server_version").fetchone()[0]

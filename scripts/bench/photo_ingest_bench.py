@@ -28,7 +28,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,6 +37,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from benchdb import create_database, drop_database, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -110,35 +111,6 @@ def setup_app() -> None:
         token = issue_token(user=user, method="password").token
         db.session.commit()
     print(f"TOKEN {token}")
-
-
-def create_database(admin_url: str) -> tuple[str, str]:
-    """Create a fresh database; return its name and URL."""
-    import psycopg
-    from psycopg import sql
-
-    name = f"hhq_ingest_bench_{os.getpid()}_{secrets.token_hex(3)}"
-    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return name, admin_url.rsplit("/", 1)[0] + "/" + name
-
-
-def drop_database(admin_url: str, name: str) -> None:
-    """Drop the benchmark database."""
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- gunicorn and /proc -----------------------------------------------------------------------
@@ -484,7 +456,7 @@ def main() -> None:
         )
         print(f"generated {len(photos) + len(big)} photos in {time.perf_counter() - t0:.1f} s")
 
-        db_name, db_url = create_database(args.database_url)
+        db_name, db_url = create_database(args.database_url, "hhq_ingest_bench")
         env = {
             **os.environ,
             "DATABASE_URL": db_url,
