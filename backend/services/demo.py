@@ -49,11 +49,12 @@ TOWN_CODE, TOWN_NAME = "500151105", "土桥镇"
 ID_AREA_CODE = "500224"
 CENTER_LAT, CENTER_LON = 29.80, 106.05
 
-# 六赢村 appears in the seed document; the other names are invented.
+# 六赢村 appears in the seed document; the other names are invented. 石桥村 and 观音村 come
+# first so that the shipped roster template (village codes …201 and …202) imports into the demo.
 VILLAGE_NAMES = [
-    "六赢村",
     "石桥村",
     "观音村",
+    "六赢村",
     "荷塘村",
     "新桥村",
     "永兴村",
