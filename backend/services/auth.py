@@ -103,14 +103,19 @@ def login_with_password(*, username: str, password: str, ip: str | None) -> Issu
         raise DomainError("auth.user_disabled").keep()
     if _hasher().check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password=password)
-    issued = issue_token(user=user, method="password")
+    return start_session(user=user, method="password", actor=Actor(user_id=user.id, ip=ip))
+
+
+def start_session(*, user: User, method: str, actor: Actor) -> IssuedToken:
+    """Issue a token after a successful login and write the ``auth.login`` audit row."""
+    issued = issue_token(user=user, method=method)
     record_event(
-        actor=Actor(user_id=user.id, ip=ip),
+        actor=actor,
         action="auth.login",
-        subject=username,
+        subject=user.username,
         target_type="user",
         target_id=user.id,
-        detail={"method": "password"},
+        detail={"method": method},
     )
     return issued
 

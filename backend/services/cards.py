@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from flask import current_app
@@ -40,6 +40,7 @@ from backend.services.authz import (
     require_household_role,
 )
 from backend.services.card_print import CardFace, render_cards_pdf, resolve_font_path
+from backend.services.clock import CHINA_TZ
 from backend.services.households import (
     helper_view,
     household_summary,
@@ -54,7 +55,6 @@ _TOKEN_SHAPE = re.compile(r"[0-9A-Za-z]{1,32}")
 # reissuing and village sheets stay with CARD_ROLES.
 QR_ROLES = CARD_ROLES | {Role.HELPER}
 # Months and "today" are the town's, not UTC's. China has no daylight saving time.
-CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
 HEAD_RELATION = "户主"
 _ISSUE_ATTEMPTS = 3
 

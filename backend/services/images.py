@@ -44,6 +44,7 @@ import imagehash
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from backend.errors import DomainError
+from backend.services.clock import CHINA_TZ
 
 DEFAULT_MAX_BYTES = 15 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 40_000_000
@@ -51,7 +52,6 @@ DISPLAY_MAX_PX = 1000
 THUMB_MAX_PX = 320
 JPEG_QUALITY = 82
 # Phones in China stamp EXIF times in local time and rarely write OffsetTimeOriginal.
-CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
 # Padding some encoders leave after the end marker; anything else there is a polyglot.
 TRAILING_PADDING_TOLERANCE = 64 * 1024
 # Stray bytes between JPEG segments that libjpeg would skip with a warning.
@@ -172,7 +172,7 @@ def process_upload(
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     tmp_dir: str | os.PathLike[str] | None = None,
-    default_tz: timezone = CHINA_STANDARD_TIME,
+    default_tz: timezone = CHINA_TZ,
 ) -> ProcessedImage:
     """Validate an uploaded photo by content and make its display copy, thumbnail and hashes."""
     # ``source`` may be an UploadSpool the upload was received into: it is used as it is.

@@ -6,15 +6,13 @@ household's last valid visit; the helper confirms or corrects them.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 
 from backend.errors import DomainError
 from backend.extensions import db
-from backend.models import Household, ReviewStatus, Visit, utcnow
+from backend.models import Household, ReviewStatus, Visit
 from backend.services import survey
 from backend.services.authz import (
     Actor,
@@ -24,6 +22,7 @@ from backend.services.authz import (
     require_authenticated,
 )
 from backend.services.cards import find_card
+from backend.services.clock import china_today
 from backend.services.forms import require_current_form
 from backend.services.households import household_summary, record_pii_read
 from backend.services.survey.common import age_on
@@ -47,23 +46,6 @@ HOUSEHOLD_SURVEY_FIELDS = (
     "is_disabled",
     "is_monitored",
 )
-
-
-def _china_tz() -> tzinfo:
-    # Slim containers may lack the tz database; China has had no DST since 1991, so a fixed
-    # +08:00 gives the same dates.
-    try:
-        return ZoneInfo("Asia/Shanghai")
-    except ZoneInfoNotFoundError:
-        return timezone(timedelta(hours=8), "Asia/Shanghai")
-
-
-CHINA_TZ = _china_tz()
-
-
-def china_today(now: datetime | None = None) -> date:
-    """Today's date in China (Asia/Shanghai), the town's calendar day."""
-    return (now or utcnow()).astimezone(CHINA_TZ).date()
 
 
 def members_for_survey(household: Household) -> list[dict[str, Any]]:

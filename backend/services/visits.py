@@ -47,10 +47,11 @@ from backend.services.authz import (
     require_authenticated,
 )
 from backend.services.cards import find_card
+from backend.services.clock import CHINA_TZ
 from backend.services.forms import get_form_for_visit
 from backend.services.geo import coordinate_problem, to_wgs84
 from backend.services.photos import claim_photos, photo_reuse_matches
-from backend.services.visit_forms import CHINA_TZ, members_for_survey
+from backend.services.visit_forms import members_for_survey
 
 # Staff who may record a visit to any household in their region (secretaries' visits, 遍访).
 VISITING_ROLES = frozenset({Role.VILLAGE_CADRE, Role.TOWN_ADMIN, Role.DISTRICT})

@@ -24,7 +24,7 @@ from backend.errors import DomainError
 from backend.extensions import db
 from backend.models import AuthToken, BindingCode, RoleGrant, User, utcnow
 from backend.services.audit import count_events, record_event
-from backend.services.auth import IssuedToken, issue_token, sha256_hex
+from backend.services.auth import IssuedToken, sha256_hex, start_session
 from backend.services.authz import ADMIN_ROLES, Actor, require_role
 from backend.wechat import WeChatError, get_wechat_client
 from backend.wechat.client import (
@@ -120,14 +120,8 @@ def login_with_wechat(*, code: str, ip: str | None) -> WechatLoginResult:
             detail={"method": "wechat", "reason": "disabled"},
         )
         raise DomainError("auth.user_disabled").keep()
-    issued = issue_token(user=user, method="wechat")
-    record_event(
-        actor=Actor(user_id=user.id, ip=ip, openid=openid),
-        action="auth.login",
-        subject=user.username,
-        target_type="user",
-        target_id=user.id,
-        detail={"method": "wechat"},
+    issued = start_session(
+        user=user, method="wechat", actor=Actor(user_id=user.id, ip=ip, openid=openid)
     )
     return WechatLoginResult(status="ok", issued=issued)
 
@@ -229,16 +223,7 @@ def bind_wechat(*, bind_ticket: str, binding_code: str, ip: str | None) -> Issue
         target_id=user.id,
         detail=detail,
     )
-    issued = issue_token(user=user, method="wechat")
-    record_event(
-        actor=actor,
-        action="auth.login",
-        subject=user.username,
-        target_type="user",
-        target_id=user.id,
-        detail={"method": "wechat"},
-    )
-    return issued
+    return start_session(user=user, method="wechat", actor=actor)
 
 
 def _revoke_wechat_tokens(*, user_id: int) -> int:

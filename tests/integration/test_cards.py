@@ -10,7 +10,6 @@ import io
 import json
 from datetime import date
 
-import pypdfium2 as pdfium
 import pytest
 import zxingcpp
 from PIL import Image
@@ -20,9 +19,10 @@ from backend.extensions import db
 from backend.models import AuditLog, CardStatus, HouseholdCard, Role
 from backend.models.base import utcnow
 from backend.services import cards as cards_service
-from backend.services.cards import CHINA_TZ
+from backend.services.clock import CHINA_TZ
 from backend.services.pii import mask_household_number, mask_id_number, mask_phone
 from tests import factories
+from tests.pdf_tools import read_pdf
 
 BASE = "https://hhq.example.cn/q/"
 HOTLINE = "023-45600000"
@@ -45,18 +45,8 @@ def decode_png(data: bytes) -> list[str]:
 
 
 def pdf_pages(data: bytes) -> tuple[list[Image.Image], str]:
-    """Rasterise every page (about 216 dpi) and extract the whole text."""
-    doc = pdfium.PdfDocument(data)
-    images, texts = [], []
-    try:
-        for page in doc:
-            images.append(page.render(scale=3).to_pil())
-            textpage = page.get_textpage()
-            texts.append(textpage.get_text_range())
-            textpage.close()
-            page.close()
-    finally:
-        doc.close()
+    """Rasterise every page and extract the whole text."""
+    images, texts = read_pdf(data)
     return images, "\n".join(texts)
 
 

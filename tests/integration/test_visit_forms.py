@@ -11,7 +11,8 @@ from sqlalchemy import select
 from backend.extensions import db
 from backend.models import AuditLog, FormVersion, Visit
 from backend.services import survey
-from backend.services.visit_forms import china_today, members_for_survey
+from backend.services.clock import china_today
+from backend.services.visit_forms import members_for_survey
 from tests.factories import CardFactory, MemberFactory
 
 

@@ -7,7 +7,6 @@ import string
 from datetime import date
 from pathlib import Path
 
-import pypdfium2 as pdfium
 import pytest
 import zxingcpp
 from PIL import Image
@@ -16,6 +15,7 @@ from backend.models import Household, Member
 from backend.services import card_print
 from backend.services.card_print import CardFace, render_cards_pdf, render_qr_png
 from backend.services.cards import TOKEN_LENGTH, household_doctor, new_card_token
+from tests.pdf_tools import read_pdf
 
 URL = "https://hhq.example.cn/q/AbCdEfGhIjKlMnOpQrStUv12"
 
@@ -34,21 +34,6 @@ def _face(i: int, **kw) -> CardFace:
     }
     values.update(kw)
     return CardFace(**values)
-
-
-def _read(pdf: bytes) -> tuple[list[Image.Image], list[str]]:
-    doc = pdfium.PdfDocument(pdf)
-    images, texts = [], []
-    try:
-        for page in doc:
-            images.append(page.render(scale=3).to_pil())
-            textpage = page.get_textpage()
-            texts.append(textpage.get_text_range())
-            textpage.close()
-            page.close()
-    finally:
-        doc.close()
-    return images, texts
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +84,7 @@ def test_pdf_pages_hold_eight_decodable_cards_with_chinese_text(font_path):
     faces[1] = _face(1, doctor_name=None, doctor_phone=None)
     faces[2] = _face(2, helper_name=None, helper_phone=None, group_name=None)
     pdf = render_cards_pdf(faces, hotline="023-45600000", font_path=font_path)
-    images, texts = _read(pdf)
+    images, texts = read_pdf(pdf)
     assert len(images) == 2
     decoded = [[r.text for r in zxingcpp.read_barcodes(image)] for image in images]
     assert len(decoded[0]) == 8 and len(decoded[1]) == 3
@@ -113,7 +98,7 @@ def test_pdf_pages_hold_eight_decodable_cards_with_chinese_text(font_path):
 def test_long_values_are_shrunk_or_cut_not_spilled(font_path):
     long_name = "欧阳" + "很长的名字" * 12
     pdf = render_cards_pdf([_face(0, head_name=long_name)], hotline="1", font_path=font_path)
-    images, texts = _read(pdf)
+    images, texts = read_pdf(pdf)
     assert "欧阳很长的名字" in texts[0]
     assert "…" in texts[0]
     assert long_name not in texts[0]
@@ -122,7 +107,7 @@ def test_long_values_are_shrunk_or_cut_not_spilled(font_path):
 
 
 def test_empty_sheet_says_so(font_path):
-    _, texts = _read(render_cards_pdf([], hotline="1", font_path=font_path))
+    _, texts = read_pdf(render_cards_pdf([], hotline="1", font_path=font_path))
     assert texts == ["本村暂无农户，没有可打印的明白卡。"]
 
 
