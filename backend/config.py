@@ -114,6 +114,43 @@ def load_config(overrides: dict | None = None) -> dict:
                 ("AUTHENTICITY_PHASH_MAX_DISTANCE", 6),
             )
         },
+        # Problems (issue 4). Where a failing visit check enters the state machine: a helper's
+        # check needs no village acceptance, so "assigned" by default.
+        "PROBLEM_VISIT_CHECK_ENTRY_STATUS": _env("PROBLEM_VISIT_CHECK_ENTRY_STATUS", "assigned"),
+        # Days to rectify when the routing table gives none for the area.
+        "PROBLEM_DEADLINE_DAYS": _env_int("PROBLEM_DEADLINE_DAYS", 15),
+        # A villager's report must be accepted by the village within this many days.
+        "PROBLEM_ACCEPT_DEADLINE_DAYS": _env_int("PROBLEM_ACCEPT_DEADLINE_DAYS", 2),
+        # "Deadline approaching" is sent this many hours before the deadline.
+        "PROBLEM_DEADLINE_WARN_HOURS": _env_int("PROBLEM_DEADLINE_WARN_HOURS", 48),
+        # Overdue problems escalate again every this many days.
+        "PROBLEM_ESCALATE_EVERY_DAYS": _env_int("PROBLEM_ESCALATE_EVERY_DAYS", 3),
+        # Villagers' reports of the same household and area within this window are linked.
+        "REPORT_LINK_WINDOW_DAYS": _env_int("REPORT_LINK_WINDOW_DAYS", 30),
+        "REPORT_MAX_TEXT_CHARS": _env_int("REPORT_MAX_TEXT_CHARS", 500),
+        "REPORT_MAX_PHOTOS": _env_int("REPORT_MAX_PHOTOS", 6),
+        # flask-limiter limits for villagers' reports; Redis holds the counters when set.
+        "REPORT_RATE_LIMIT_PER_CARD": _env("REPORT_RATE_LIMIT_PER_CARD", "5 per hour;20 per day"),
+        "REPORT_RATE_LIMIT_PER_CLIENT": _env(
+            "REPORT_RATE_LIMIT_PER_CLIENT", "10 per hour;30 per day"
+        ),
+        "RATELIMIT_STORAGE_URI": _env("RATELIMIT_STORAGE_URI"),
+        "RATELIMIT_KEY_PREFIX": _env("RATELIMIT_KEY_PREFIX", "hhq"),
+        # Notifications: WeChat subscribe-message template ids, one per event.
+        "WECHAT_TEMPLATE_OFFICE_ASSIGNED": _env("WECHAT_TEMPLATE_OFFICE_ASSIGNED", "tmpl-assigned"),
+        "WECHAT_TEMPLATE_DEADLINE_SOON": _env("WECHAT_TEMPLATE_DEADLINE_SOON", "tmpl-deadline"),
+        "WECHAT_TEMPLATE_OVERDUE": _env("WECHAT_TEMPLATE_OVERDUE", "tmpl-overdue"),
+        "WECHAT_TEMPLATE_REPORT_ACCEPTED": _env(
+            "WECHAT_TEMPLATE_REPORT_ACCEPTED", "tmpl-report-accepted"
+        ),
+        "WECHAT_TEMPLATE_REPORT_CLOSED": _env(
+            "WECHAT_TEMPLATE_REPORT_CLOSED", "tmpl-report-closed"
+        ),
+        # developer | trial | formal, as WeChat's miniprogram_state.
+        "WECHAT_MINIPROGRAM_STATE": _env("WECHAT_MINIPROGRAM_STATE", "formal"),
+        "NOTIFY_MAX_ATTEMPTS": _env_int("NOTIFY_MAX_ATTEMPTS", 6),
+        "NOTIFY_BATCH_SIZE": _env_int("NOTIFY_BATCH_SIZE", 100),
+        "NOTIFY_LOOP_SECONDS": _env_int("NOTIFY_LOOP_SECONDS", 30),
         # Printed cards.
         "TOWN_HOTLINE": _env("TOWN_HOTLINE", "023-45600000"),
         "CARD_FONT_PATH": _env("CARD_FONT_PATH"),
@@ -145,6 +182,8 @@ def load_config(overrides: dict | None = None) -> dict:
     if "DATABASE_URL" in cfg:
         cfg["SQLALCHEMY_DATABASE_URI"] = _normalise_db_url(cfg.pop("DATABASE_URL"))
     cfg["SQLALCHEMY_DATABASE_URI"] = _normalise_db_url(cfg["SQLALCHEMY_DATABASE_URI"])
+    if not cfg.get("RATELIMIT_STORAGE_URI"):
+        cfg["RATELIMIT_STORAGE_URI"] = cfg.get("REDIS_URL") or "memory://"
     if not cfg.get("STORAGE_SPOOL_DIR"):
         cfg["STORAGE_SPOOL_DIR"] = str(Path(cfg["VAR_DIR"]) / "spool")
     if cfg["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):

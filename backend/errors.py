@@ -54,6 +54,14 @@ CATALOGUE: dict[str, ErrorSpec] = {
         400, "绑定码无效、已使用或已过期，请联系镇扶贫办重新获取。"
     ),
     "auth.already_bound": ErrorSpec(409, "该微信已绑定其他账号。"),
+    # Problems (issue 4).
+    "problem.not_found": ErrorSpec(404, "问题不存在或您无权查看。"),
+    "problem.transition_not_allowed": ErrorSpec(409, "问题当前状态不允许此操作。"),
+    "problem.role_not_allowed": ErrorSpec(403, "您的角色不能对此问题执行此操作。"),
+    "problem.evidence_required": ErrorSpec(422, "整改完成须附整改照片和说明。"),
+    "problem.transition_invalid": ErrorSpec(422, "操作信息不完整，请检查后重试。"),
+    "problem.photo_invalid": ErrorSpec(422, "照片不存在、不是您上传的或已用于其他问题。"),
+    "problem.area_unknown": ErrorSpec(422, "问题类别不存在。"),
     # WeChat.
     "wechat.code_invalid": ErrorSpec(400, "微信登录凭证无效，请重新进入小程序。"),
     "wechat.rate_limited": ErrorSpec(429, "微信登录过于频繁，请稍后再试。"),

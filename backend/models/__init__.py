@@ -13,11 +13,24 @@ from backend.models.household import (
     MonitorType,
     PovertyStatus,
 )
+from backend.models.notification import Notification, NotificationKind, NotificationStatus
 from backend.models.office import Office
 from backend.models.photo import Photo, StorageStatus
+from backend.models.problem import (
+    Problem,
+    ProblemEvent,
+    ProblemSource,
+    ProblemStatus,
+    Report,
+    ReportModeration,
+    RoutingRule,
+    ScreeningImport,
+)
 from backend.models.region import Region, RegionLevel
+from backend.models.spot_check import SpotCheck, SpotCheckItem, SpotCheckOutcome
 from backend.models.user import Role, RoleGrant, User
 from backend.models.visit import LocationProposal, ReviewStatus, Visit, VisitCheck
+from backend.models.warning import WarningFlag, WarningReason, WarningStatus
 
 __all__ = [
     "Assignment",
@@ -34,18 +47,35 @@ __all__ = [
     "LocationProposal",
     "Member",
     "MonitorType",
+    "Notification",
+    "NotificationKind",
+    "NotificationStatus",
     "Office",
     "Photo",
     "PovertyStatus",
+    "Problem",
+    "ProblemEvent",
+    "ProblemSource",
+    "ProblemStatus",
     "Region",
     "RegionLevel",
+    "Report",
+    "ReportModeration",
     "ReviewStatus",
     "Role",
     "RoleGrant",
+    "RoutingRule",
+    "ScreeningImport",
+    "SpotCheck",
+    "SpotCheckItem",
+    "SpotCheckOutcome",
     "StorageStatus",
     "User",
     "Visit",
     "VisitCheck",
+    "WarningFlag",
+    "WarningReason",
+    "WarningStatus",
     "WechatAccessToken",
     "utcnow",
 ]

@@ -24,11 +24,15 @@ class Photo(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_uuid: Mapped[str] = mapped_column(String(36), unique=True)
-    uploader_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    # None for a villager's photo, uploaded through the household card (card_id).
+    uploader_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    card_id: Mapped[int | None] = mapped_column(ForeignKey("household_cards.id"))
     household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"), index=True)
     # The phone's uuid of the visit this photo belongs to, known before the visit is sent.
     visit_client_uuid: Mapped[str | None] = mapped_column(String(36), index=True)
     visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"), index=True)
+    # Set when the photo is evidence on a problem or part of a villager's report.
+    problem_id: Mapped[int | None] = mapped_column(ForeignKey("problems.id"), index=True)
     purpose: Mapped[str] = mapped_column(String(16))
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     phash: Mapped[str | None] = mapped_column(String(16), index=True)

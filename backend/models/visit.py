@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backend.models.base import Base, UTCDateTime, utcnow
@@ -57,10 +57,13 @@ class Visit(Base):
     review_status: Mapped[str] = mapped_column(
         String(16), default=ReviewStatus.UNREVIEWED, index=True
     )
+    review_note: Mapped[str | None] = mapped_column(Text)
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     household: Mapped[Household] = relationship()
-    helper: Mapped[User] = relationship()
+    helper: Mapped[User] = relationship(foreign_keys=[helper_id])
     form_version: Mapped[FormVersion] = relationship()
     checks: Mapped[list[VisitCheck]] = relationship(
         back_populates="visit", cascade="all, delete-orphan", order_by="VisitCheck.id"

@@ -52,6 +52,7 @@ from backend.services.forms import get_form_for_visit
 from backend.services.geo import coordinate_problem, to_wgs84
 from backend.services.photos import claim_photos, photo_reuse_matches
 from backend.services.visit_forms import members_for_survey
+from backend.services.visit_problems import apply_visit_checks
 
 # Staff who may record a visit to any household in their region (secretaries' visits, 遍访).
 VISITING_ROLES = frozenset({Role.VILLAGE_CADRE, Role.TOWN_ADMIN, Role.DISTRICT})
@@ -297,6 +298,8 @@ def _create_visit(
             )
         )
     visit.failed_check_count = failed
+    # Same transaction as the visit: a failing check's problem exists iff the visit does.
+    apply_visit_checks(visit=visit, household=household, checks=checks, actor=actor)
     _propose_location(visit, household, fix)
     db.session.flush()
     return visit
