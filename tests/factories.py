@@ -5,15 +5,17 @@ from __future__ import annotations
 import itertools
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
 import factory
 from factory.alchemy import SQLAlchemyModelFactory
+from sqlalchemy import select
 
 from backend.extensions import db
 from backend.models import (
     Assignment,
+    FormVersion,
     Household,
     HouseholdCard,
     Member,
@@ -22,6 +24,7 @@ from backend.models import (
     Role,
     RoleGrant,
     User,
+    Visit,
 )
 from backend.services.auth import hash_password, issue_token
 from backend.services.idnumber import make_id_number
@@ -281,6 +284,33 @@ class PhotoFactory(_Base):
     def _adjust_kwargs(cls, **kwargs):
         kwargs.pop("uploader", None)
         return kwargs
+
+
+class VisitFactory(_Base):
+    """A stored visit row of ``helper`` to ``household``, no checks or photos (not submitted).
+
+    It lasted 20 minutes and ended ``ended_at`` (an hour ago unless given), received then.
+    """
+
+    class Meta:
+        model = Visit
+
+    client_uuid = factory.LazyFunction(lambda: str(uuid.uuid4()))
+    body_hash = "0" * 64
+    household_id = factory.LazyAttribute(lambda o: o.household.id)
+    helper_id = factory.LazyAttribute(lambda o: o.helper.id)
+    form_version_id = factory.LazyFunction(
+        lambda: db.session.scalar(select(FormVersion.id).where(FormVersion.version == 1))
+    )
+    answers = factory.LazyFunction(dict)
+    ended_at = factory.LazyFunction(lambda: datetime.now(UTC) - timedelta(hours=1))
+    started_at = factory.LazyAttribute(lambda o: o.ended_at - timedelta(minutes=20))
+    received_at = factory.LazyAttribute(lambda o: o.ended_at)
+    flags = factory.LazyFunction(list)
+
+    class Params:
+        household = None
+        helper = None
 
 
 def default_answers(household: Household, photos: dict[str, list[int]]) -> dict:

@@ -23,6 +23,13 @@ def mask_phone(value: str | None) -> str | None:
     return value[:3] + "*" * (len(value) - 7) + value[-4:]
 
 
+def mask_name(value: str | None) -> str | None:
+    """Keep the family name only: ``张三丰`` → ``张**``."""
+    if not value:
+        return value
+    return value[0] + "*" * max(len(value) - 1, 1)
+
+
 def mask_household_number(value: str | None) -> str | None:
     """Show only the last four characters of a household number, for printed cards."""
     if not value:

@@ -30,7 +30,9 @@ from backend.models import (
     utcnow,
 )
 from backend.services import problem_machine as machine
+from backend.services.audit import record_event
 from backend.services.authz import Actor, require_authenticated
+from backend.services.photos import find_photos
 from backend.services.problem_machine import SYSTEM, TRANSITIONS
 
 # Roles whose grant reaches a problem through its household's region.
@@ -196,6 +198,7 @@ def open_problem(
         data={"source": source, "office_code": problem.office_code, **(data or {})},
     )
     db.session.flush()
+    _after_transition(problem, "open", None)
     return problem, True
 
 
@@ -328,6 +331,20 @@ def transition_problem(
             data={"merged_problem_id": problem.id},
         )
     db.session.flush()
+    # The audit log is the one place that lists every change, whatever table it touched.
+    record_event(
+        actor=actor,
+        action="problem.transition",
+        target_type="problem",
+        target_id=problem.id,
+        detail={
+            "action": action,
+            "from_status": from_status,
+            "to_status": problem.status,
+            "role": acting[0],
+            **data,
+        },
+    )
     _after_transition(problem, action, from_status)
     return problem
 
@@ -345,22 +362,17 @@ def claim_problem_photos(
     *, actor: Actor | None, problem: Problem, photo_ids: Sequence[int]
 ) -> list[Photo]:
     """Attach the actor's uploaded photos to ``problem``; refuse unknown, foreign or taken ids."""
-    wanted = list(dict.fromkeys(int(i) for i in photo_ids))
-    if not wanted:
-        return []
-    found = {p.id: p for p in db.session.scalars(select(Photo).where(Photo.id.in_(wanted)))}
     uploader = actor.user_id if actor is not None else None
-    bad = [
-        photo_id
-        for photo_id in wanted
-        if (photo := found.get(photo_id)) is None
-        or photo.uploader_id != uploader
-        or photo.visit_id is not None
-        or (photo.problem_id is not None and photo.problem_id != problem.id)
-    ]
+    photos, bad = find_photos(
+        photo_ids,
+        refuse=lambda photo: (
+            photo.uploader_id != uploader
+            or photo.visit_id is not None
+            or (photo.problem_id is not None and photo.problem_id != problem.id)
+        ),
+    )
     if bad:
         raise DomainError("problem.photo_invalid", details={"photo_ids": bad})
-    photos = [found[i] for i in wanted]
     for photo in photos:
         photo.problem_id = problem.id
         photo.household_id = problem.household_id
@@ -373,27 +385,41 @@ _AFTER_TRANSITION: list = []
 
 
 def on_transition(hook) -> Any:
-    """Register ``hook(problem, action, from_status)`` to run after every transition."""
+    """Register ``hook(problem, action, from_status)`` to run after every transition.
+
+    Opening a problem counts too: ``action`` is "open" and ``from_status`` None.
+    """
     _AFTER_TRANSITION.append(hook)
     return hook
 
 
-def _after_transition(problem: Problem, action: str, from_status: str) -> None:
+def _after_transition(problem: Problem, action: str, from_status: str | None) -> None:
     for hook in _AFTER_TRANSITION:
         hook(problem, action, from_status)
 
 
 def office_users(office_code: str, region_path: str) -> list[User]:
     """Active users holding the office role for ``office_code`` over ``region_path``."""
-    from backend.models import RoleGrant
+    return role_holders(role=Role.OFFICE, region_path=region_path, office_code=office_code)
 
-    rows = db.session.scalars(
-        select(User)
+
+def role_holders(*, role: str, region_path: str, office_code: str | None = None) -> list[User]:
+    """Active users with a ``role`` grant (for ``office_code``) covering ``region_path``."""
+    from backend.models import Region, RoleGrant
+
+    query = (
+        select(User, Region.path)
         .join(RoleGrant, RoleGrant.user_id == User.id)
-        .where(
-            RoleGrant.role == Role.OFFICE,
-            RoleGrant.office_code == office_code,
-            User.is_active.is_(True),
-        )
-    ).unique()
-    return [u for u in rows if any(region_path.startswith(g.region.path) for g in u.grants)]
+        .join(Region, Region.id == RoleGrant.region_id)
+        .where(RoleGrant.role == role, User.is_active.is_(True))
+        .order_by(User.id)
+    )
+    if office_code is not None:
+        query = query.where(RoleGrant.office_code == office_code)
+    # Only the matching grant counts: an office user who is also a helper elsewhere must not
+    # receive that other region's problems.
+    users: dict[int, User] = {}
+    for user, path in db.session.execute(query):
+        if region_path.startswith(path):
+            users.setdefault(user.id, user)
+    return list(users.values())

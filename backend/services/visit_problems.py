@@ -5,19 +5,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from backend.extensions import db
 from backend.models import Household, Problem, ProblemSource, ProblemStatus, Visit
 from backend.services import problems as problem_service
+from backend.services import warnings as warning_service
 from backend.services.authz import Actor
 from backend.services.problem_machine import is_open
-from backend.services.survey import CheckResult
+from backend.services.survey import PASS, CheckResult
+
+_CHECK_PREFIX = "check:"
+# Every problem a visit check of a household may have raised, open or not: one round trip per
+# visit, built once. The prefix instead of an IN list of ~25 keys: the household has few such
+# rows, and an expanding IN is re-rendered on every execution.
+_CHECK_PROBLEMS_QUERY = select(Problem).where(
+    Problem.household_id == bindparam("household_id"),
+    Problem.dedup_key.startswith(_CHECK_PREFIX),
+)
 
 
 def check_dedup_key(check_key: str) -> str:
     """The dedup key of the problem a failing check raises."""
-    return f"check:{check_key}"
+    return f"{_CHECK_PREFIX}{check_key}"
 
 
 def apply_visit_checks(
@@ -25,40 +35,71 @@ def apply_visit_checks(
 ) -> list[Problem]:
     """Open, reopen or offer for verification the problems of the visit's checks."""
     touched: list[Problem] = []
-    entry = current_app.config["PROBLEM_VISIT_CHECK_ENTRY_STATUS"]
-    for check in checks:
-        key = check_dedup_key(check.key)
-        if check.failed:
-            touched.append(_on_failed(visit, household, check, key, entry, actor))
-        elif check.status == "pass":
-            problem = problem_service.find_open_problem(household_id=household.id, dedup_key=key)
-            if problem is not None:
+    # Only a failed check (open or reopen its problem) or a passed one (offer its open problem
+    # for verification) can act; "not applicable" and "unanswered" touch nothing.
+    acting = [c for c in checks if c.failed or c.status == PASS]
+    if acting:
+        # One query for every problem these checks could touch, instead of one or two per
+        # check: most households have none, and a visit has ~25 checks.
+        open_by_key, closed_by_key = _check_problems(household.id)
+        entry = current_app.config["PROBLEM_VISIT_CHECK_ENTRY_STATUS"]
+        for check in acting:
+            key = check_dedup_key(check.key)
+            problem = open_by_key.get(key)
+            if check.failed:
+                if problem is None:
+                    problem = _on_failed(
+                        visit, household, check, key, entry, actor, closed_by_key.get(key)
+                    )
+                touched.append(problem)
+            elif problem is not None:
                 _offer_verification(problem, visit, check)
                 touched.append(problem)
+    # Early-warning flags (low income, sudden hardship, overdue microloan) in the same
+    # transaction, so a flag exists iff the visit that raised it does.
+    warning_service.evaluate_visit(visit=visit, household=household)
     return touched
 
 
+def _check_problems(household_id: int) -> tuple[dict[str, Problem], dict[str, Problem]]:
+    """The household's open check problem per dedup key, and its latest closed one."""
+    open_by_key: dict[str, Problem] = {}
+    closed_by_key: dict[str, Problem] = {}
+    for problem in db.session.scalars(_CHECK_PROBLEMS_QUERY, {"household_id": household_id}):
+        key = problem.dedup_key
+        if problem.status == ProblemStatus.CLOSED:
+            latest = closed_by_key.get(key)
+            if latest is None or _closed_order(problem) > _closed_order(latest):
+                closed_by_key[key] = problem
+        elif problem.status not in ProblemStatus.FINISHED:
+            # At most one per key: the partial unique index on open problems. Merged and
+            # rejected problems are never reopened.
+            open_by_key[key] = problem
+    return open_by_key, closed_by_key
+
+
+def _closed_order(problem: Problem) -> tuple:
+    # The last closed wins, then the highest id; closing always sets closed_at.
+    return (problem.closed_at is not None, problem.closed_at or 0, problem.id)
+
+
 def _on_failed(
-    visit: Visit, household: Household, check: CheckResult, key: str, entry: str, actor: Actor
+    visit: Visit,
+    household: Household,
+    check: CheckResult,
+    key: str,
+    entry: str,
+    actor: Actor,
+    closed: Problem | None,
 ) -> Problem:
-    if problem_service.find_open_problem(household_id=household.id, dedup_key=key) is None:
-        closed = db.session.scalar(
-            select(Problem)
-            .where(
-                Problem.household_id == household.id,
-                Problem.dedup_key == key,
-                Problem.status == ProblemStatus.CLOSED,
-            )
-            .order_by(Problem.closed_at.desc(), Problem.id.desc())
-            .limit(1)
+    # No open problem for this check: reopen the last closed one, or open a new one.
+    if closed is not None:
+        return problem_service.system_transition(
+            problem=closed,
+            action="reopen",
+            note=f"再次走访发现问题：{check.problem or check.label}",
+            visit_id=visit.id,
         )
-        if closed is not None:
-            return problem_service.system_transition(
-                problem=closed,
-                action="reopen",
-                note=f"再次走访发现问题：{check.problem or check.label}",
-                visit_id=visit.id,
-            )
     problem, _created = problem_service.open_problem(
         household=household,
         area=check.area,

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from backend.extensions import db
 from backend.models import FormVersion, Visit
 from backend.services.cards import ensure_active_card
+from tests.helpers import make_problem
 
 ROLES = ["helper", "village_cadre", "office", "town_admin", "inspector", "district"]
 
@@ -67,6 +68,11 @@ def _visit(town, target):
     db.session.add(visit)
     db.session.flush()
     return visit
+
+
+def _problem(town, target):
+    # A water problem routed to 镇农业服务中心, the office of ``town.office``.
+    return make_problem(_hh(town, target), "饮用水水质不达标", check_key="water_quality")
 
 
 def _helper_user(town, target):
@@ -191,6 +197,30 @@ CASES = [
         inside=_only({"helper"}, 200, 403),
         outside=_only({"helper"}, 200, 403),
     ),
+    Case(
+        "problem list",
+        lambda c, t, tg, h: c.get(
+            f"/api/v1/problems?household_id={_problem(t, tg).household_id}", headers=h
+        ),
+        inside=_all(200),
+        outside=_all(200),
+    ),
+    Case(
+        "problem detail",
+        lambda c, t, tg, h: c.get(f"/api/v1/problems/{_problem(t, tg).id}", headers=h),
+        inside=_all(200),
+        outside=_all(404),
+    ),
+    Case(
+        "problem transition",
+        lambda c, t, tg, h: c.post(
+            f"/api/v1/problems/{_problem(t, tg).id}/transitions",
+            json={"action": "start"},
+            headers=h,
+        ),
+        inside=_only({"office"}, 200, 403),
+        outside=_all(404),
+    ),
 ]
 
 
@@ -215,6 +245,8 @@ def test_matrix(client, town, login, case, role, target):
             "region.not_found",
             "user.not_found",
             "visit.not_found",
+            "problem.not_found",
+            "problem.role_not_allowed",
         }
         # A refusal never carries the target's personal data.
         text = resp.get_data(as_text=True)
