@@ -1,5 +1,7 @@
 """Flask extensions, created unbound and initialised in the app factory."""
 
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_smorest import Api as _Api
 from flask_sqlalchemy import SQLAlchemy
@@ -17,3 +19,13 @@ class Api(_Api):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 api = Api()
+# Only the villagers' public report endpoints carry limits (backend/api/reports.py): no
+# default limits, so staff endpoints are never throttled by it. Storage and key prefix come
+# from RATELIMIT_STORAGE_URI / RATELIMIT_KEY_PREFIX. When Redis fails, counting falls back to
+# process memory and errors are logged, never turned into a failed report.
+limiter = Limiter(
+    key_func=get_remote_address,
+    default_limits=[],
+    in_memory_fallback_enabled=True,
+    swallow_errors=True,
+)

@@ -109,3 +109,19 @@ def login(app):
         return factories.auth_headers(user)
 
     return _login
+
+
+@pytest.fixture(autouse=True)
+def rate_limits(app):
+    """flask-limiter on a fresh in-memory storage for each test: no counter outlives it."""
+    from backend.extensions import limiter
+
+    saved = app.config["RATELIMIT_STORAGE_URI"]
+    app.config["RATELIMIT_STORAGE_URI"] = "memory://"
+    # init_app again only rebuilds the storage from the config: hooks are added once per app.
+    limiter.init_app(app)
+    limiter.reset()
+    yield limiter
+    limiter.reset()
+    app.config["RATELIMIT_STORAGE_URI"] = saved
+    limiter.init_app(app)

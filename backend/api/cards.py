@@ -1,33 +1,29 @@
-"""Household cards (明白卡): QR image, printable sheets, reissue, scans and the public page.
+"""Household cards (明白卡): QR image, printable sheets, reissue and scans.
 
 Who may do what:
 - ``qr.png``: CARD_ROLES whose scope covers the household, and the household's assigned helper
   (to show the code on a phone or print a single copy).
 - ``card/reissue`` and ``cards.pdf``: CARD_ROLES in scope only.
 - ``scan``: anyone; the household view for its helper and staff in scope, else the public view.
-- ``/q/<token>``: the page a villager's phone opens; public.
+- ``/q/<token>``, the page a villager's phone opens, is the report form: ``backend/api/public.py``.
 """
 
 from __future__ import annotations
 
 from urllib.parse import quote
 
-from flask import Blueprint as PageBlueprint
-from flask import Response, current_app, render_template
+from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from backend.api.context import current_actor
 from backend.api.schemas.cards import CardSchema, CardViewSchema
 from backend.api.schemas.common import ErrorSchema
-from backend.errors import DomainError
 from backend.services import card_print
 from backend.services import cards as cards_service
 
 URL_PREFIX = ""
 blp = Blueprint("cards", __name__, description="明白卡与扫码 / Household cards and scans")
-pages = PageBlueprint("card_pages", __name__)
-PAGE_BLUEPRINTS = [pages]
 
 
 @blp.after_request
@@ -84,36 +80,3 @@ class Scan(MethodView):
     def get(self, token: str):
         """What a scanned card shows to the caller."""
         return cards_service.get_card_view(actor=current_actor(), token=token)
-
-
-_PAGE_ERRORS = {
-    "card.replaced": "public/card_replaced.html",
-    "card.not_found": "public/card_not_found.html",
-}
-
-
-@pages.get("/q/<token>")
-def card_page(token: str):
-    """The page a card's QR opens in a phone browser: the village, and where to report."""
-    hotline = current_app.config["TOWN_HOTLINE"]
-    try:
-        view = cards_service.get_public_card_view(token=token)
-    except DomainError as exc:
-        if exc.code not in _PAGE_ERRORS:
-            raise
-        body = render_template(_PAGE_ERRORS[exc.code], hotline=hotline, message=exc.message)
-        return _page(body, exc.status)
-    return _page(render_template("public/card.html", view=view, hotline=hotline), 200)
-
-
-def _page(body: str, status: int) -> Response:
-    response = Response(body, status=status, mimetype="text/html")
-    response.headers["Cache-Control"] = "no-store"
-    # The token is in the URL: keep it out of referrers and search engines.
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["X-Robots-Tag"] = "noindex"
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
-        "form-action 'self'; frame-ancestors 'none'"
-    )
-    return response

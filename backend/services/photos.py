@@ -23,11 +23,11 @@ shares at least one whole block with it), i.e. a migration.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 from flask import current_app
@@ -92,10 +92,7 @@ def upload_photo(
     if household_id is not None:
         load_household_for(actor, household_id)
 
-    config = current_app.config
-    processed = process_upload(
-        stream, max_bytes=config["PHOTO_MAX_BYTES"], max_pixels=config["PHOTO_MAX_PIXELS"]
-    )
+    processed = process_photo_upload(stream)
     with processed:  # the temp file of the original is deleted however this ends
         same = _same_content(processed.sha256, actor, visit_client_uuid)
         if (
@@ -104,18 +101,67 @@ def upload_photo(
             and (same.visit_client_uuid, same.uploader_id) == (visit_client_uuid, actor.user_id)
         ):
             return same, False  # the phone sent this picture for this visit before
-        keys = {
-            "original": photo_key(processed.sha256, "original", processed.extension),
-            "display": photo_key(processed.sha256, "display"),
-            "thumb": photo_key(processed.sha256, "thumb"),
-        }
-        status = _store_objects(get_storage(current_app), processed, keys, known=same is not None)
-    photo = Photo(
+        keys, status = store_photo_objects(processed, known=same is not None)
+    photo, created = add_photo(
+        processed,
+        keys,
+        status,
+        replay=lambda: _replay_by_client_uuid(actor, client_uuid),
         client_uuid=client_uuid,
         uploader_id=actor.user_id,
         household_id=household_id,
         visit_client_uuid=visit_client_uuid,
         purpose=purpose,
+    )
+    if created:
+        log.info(
+            "photo %s uploaded as %r: %s, %d bytes, %s",
+            photo.id,
+            _safe_name(filename),
+            photo.mime,
+            photo.size_bytes,
+            photo.storage_status,
+        )
+    return photo, created
+
+
+def process_photo_upload(stream: IO[bytes]) -> ProcessedImage:
+    """Validate and decode an uploaded picture within the configured size limits."""
+    config = current_app.config
+    return process_upload(
+        stream, max_bytes=config["PHOTO_MAX_BYTES"], max_pixels=config["PHOTO_MAX_PIXELS"]
+    )
+
+
+def store_photo_objects(
+    processed: ProcessedImage, *, known: bool | None = None
+) -> tuple[dict[str, str], str]:
+    """Store a validated photo's three objects (once per content); its keys and storage status."""
+    # ``known``: whether a photo with this content exists already (looked up when not given).
+    keys = {
+        "original": photo_key(processed.sha256, "original", processed.extension),
+        "display": photo_key(processed.sha256, "display"),
+        "thumb": photo_key(processed.sha256, "thumb"),
+    }
+    if known is None:
+        known = (
+            db.session.scalar(select(Photo.id).where(Photo.sha256 == processed.sha256).limit(1))
+            is not None
+        )
+    return keys, _store_objects(get_storage(current_app), processed, keys, known=known)
+
+
+def add_photo(
+    processed: ProcessedImage,
+    keys: dict[str, str],
+    status: str,
+    *,
+    replay: Callable[[], Photo | None],
+    **owner: Any,
+) -> tuple[Photo, bool]:
+    """Record a stored upload (``owner``: uuid, uploader, purpose…); True when this call added it."""
+    photo = Photo(
+        **owner,
         sha256=processed.sha256,
         phash=processed.phash,
         mime=processed.mime,
@@ -137,18 +183,10 @@ def upload_photo(
         with db.session.begin_nested():
             db.session.add(photo)
     except IntegrityError:
-        replay = _replay_by_client_uuid(actor, client_uuid)
-        if replay is None:
+        existing = replay()
+        if existing is None:
             raise
-        return replay, False
-    log.info(
-        "photo %s uploaded as %r: %s, %d bytes, %s",
-        photo.id,
-        _safe_name(filename),
-        photo.mime,
-        photo.size_bytes,
-        photo.storage_status,
-    )
+        return existing, False
     return photo, True
 
 
@@ -262,20 +300,28 @@ def photo_urls(photo: Photo) -> dict[str, str]:
 # --- helpers for visits -----------------------------------------------------------------------
 
 
+def find_photos(
+    photo_ids: Sequence[int], *, refuse: Callable[[Photo], bool]
+) -> tuple[list[Photo], list[int]]:
+    """The photos named, each once in the order given; and the ids unknown or refused."""
+    wanted = list(dict.fromkeys(int(i) for i in photo_ids))
+    if not wanted:
+        return [], []
+    found = {p.id: p for p in db.session.scalars(select(Photo).where(Photo.id.in_(wanted)))}
+    bad = [i for i in wanted if (photo := found.get(i)) is None or refuse(photo)]
+    return [found[i] for i in wanted if i in found], bad
+
+
 def claim_photos(*, actor: Actor, photo_ids: Sequence[int], visit: Visit) -> list[Photo]:
     """Link the actor's uploaded photos to ``visit``; refuse unknown, foreign or taken ids."""
     require_authenticated(actor)
-    wanted = list(dict.fromkeys(int(i) for i in photo_ids))
-    if not wanted:
-        return []
-    found = {p.id: p for p in db.session.scalars(select(Photo).where(Photo.id.in_(wanted)))}
-    bad = [
-        photo_id
-        for photo_id in wanted
-        if (photo := found.get(photo_id)) is None
-        or photo.uploader_id != actor.user_id
-        or (photo.visit_id is not None and photo.visit_id != visit.id)
-    ]
+    photos, bad = find_photos(
+        photo_ids,
+        refuse=lambda photo: (
+            photo.uploader_id != actor.user_id
+            or (photo.visit_id is not None and photo.visit_id != visit.id)
+        ),
+    )
     if bad:
         raise DomainError(
             "visit.photo_invalid",
@@ -283,7 +329,8 @@ def claim_photos(*, actor: Actor, photo_ids: Sequence[int], visit: Visit) -> lis
             "请重新上传这些照片后再提交。",
             details={"photo_ids": bad},
         )
-    photos = [found[photo_id] for photo_id in wanted]
+    if not photos:
+        return []
     for photo in photos:
         photo.visit_id = visit.id
         photo.household_id = visit.household_id
