@@ -48,7 +48,7 @@ import re
 import zipfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -722,6 +722,54 @@ def _column_index(ref: str) -> int:
     return index - 1
 
 
+def read_csv_table(data: bytes, **options: Any) -> tuple[str, Table]:
+    """CSV bytes (any common encoding) → their encoding and table; a broken CSV is one error.
+
+    ``options`` are those of one sheet: columns, min_known, max_rows, seen_rows, errors (where
+    row errors go) and warnings_out.
+    """
+    text, encoding = decode_text(data)
+    try:
+        table = _build_table(_csv_rows(text), sheet=None, **options)
+    except csv.Error as exc:
+        options["errors"].append(RowError(None, None, f"CSV 格式有误：{exc}"))
+        table = Table(None, 0, {}, [])
+    return encoding, table
+
+
+@contextmanager
+def open_workbook(data: bytes, *, max_unpacked_bytes: int | None) -> Iterator[_XlsxBook]:
+    """The workbook in XLSX bytes, to read sheets from with ``read_sheet_table``.
+
+    Raises ``import.too_large`` when it unpacks past ``max_unpacked_bytes``, and
+    ``import.unsupported_format`` when it (or a sheet read inside the block) cannot be read.
+    """
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        unpacked = sum(info.file_size for info in archive.infolist())
+        if max_unpacked_bytes is not None and unpacked > max_unpacked_bytes:
+            raise DomainError("import.too_large", "导入文件解压后过大，请分批导入。")
+        try:
+            workbook = _workbook_part(archive)
+            if workbook is None:
+                raise KeyError("workbook")
+            yield _XlsxBook(archive, workbook)
+        except DomainError:
+            raise
+        except (
+            KeyError,
+            ValueError,
+            IndexError,
+            zipfile.BadZipFile,
+            ElementTree.ParseError,
+        ) as exc:
+            raise _unsupported("无法读取该 XLSX 文件，文件可能已损坏。") from exc
+
+
+def read_sheet_table(book: _XlsxBook, sheet: str, **options: Any) -> Table:
+    """One sheet of an open workbook → its table; ``options`` as for ``read_csv_table``."""
+    return _build_table(book.rows(sheet), sheet=sheet, **options)
+
+
 def parse_roster(
     data: bytes, *, max_rows: int, max_unpacked_bytes: int | None = None
 ) -> ParsedRoster:
@@ -737,85 +785,48 @@ def parse_roster(
         errors.append(RowError(None, None, "文件为空。"))
         return ParsedRoster("csv", None, Table(None, 0, {}, []), None, errors, notes)
     kind = detect_format(data)
+    options = {
+        "columns": ROSTER_COLUMNS,
+        "min_known": 3,
+        "max_rows": max_rows,
+        "seen_rows": seen,
+        "errors": errors,
+        "warnings_out": notes,
+    }
     if kind == "csv":
-        text, encoding = decode_text(data)
-        try:
-            roster = _build_table(
-                _csv_rows(text),
-                sheet=None,
-                columns=ROSTER_COLUMNS,
-                min_known=3,
-                max_rows=max_rows,
-                seen_rows=seen,
-                errors=errors,
-                warnings_out=notes,
-            )
-        except csv.Error as exc:
-            errors.append(RowError(None, None, f"CSV 格式有误：{exc}"))
-            roster = Table(None, 0, {}, [])
+        encoding, roster = read_csv_table(data, **options)
         return ParsedRoster("csv", encoding, roster, None, errors, notes)
-    return _parse_xlsx(data, max_rows=max_rows, max_unpacked_bytes=max_unpacked_bytes)
+    return _parse_xlsx(data, options, max_unpacked_bytes=max_unpacked_bytes)
 
 
-def _parse_xlsx(data: bytes, *, max_rows: int, max_unpacked_bytes: int | None) -> ParsedRoster:
-    errors: list[RowError] = []
-    notes: list[str] = []
-    seen = [0]
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        unpacked = sum(info.file_size for info in archive.infolist())
-        if max_unpacked_bytes is not None and unpacked > max_unpacked_bytes:
-            raise DomainError("import.too_large", "导入文件解压后过大，请分批导入。")
-        try:
-            workbook = _workbook_part(archive)
-            if workbook is None:
-                raise KeyError("workbook")
-            book = _XlsxBook(archive, workbook)
-            roster_name = (
-                ROSTER_SHEET
-                if ROSTER_SHEET in book.sheets
-                else next((n for n in book.sheets if n not in (REGION_SHEET, NOTES_SHEET)), None)
+def _parse_xlsx(
+    data: bytes, options: dict[str, Any], *, max_unpacked_bytes: int | None
+) -> ParsedRoster:
+    # ``options`` read the roster sheet; the 地区 sheet shares its row count and notes.
+    errors, notes = options["errors"], options["warnings_out"]
+    with open_workbook(data, max_unpacked_bytes=max_unpacked_bytes) as book:
+        roster_name = (
+            ROSTER_SHEET
+            if ROSTER_SHEET in book.sheets
+            else next((n for n in book.sheets if n not in (REGION_SHEET, NOTES_SHEET)), None)
+        )
+        if roster_name is None:
+            errors.append(RowError(None, None, "工作簿中没有花名册工作表。"))
+            return ParsedRoster("xlsx", None, Table(None, 0, {}, []), None, errors, notes)
+        roster = read_sheet_table(book, roster_name, **options)
+        regions = None
+        if REGION_SHEET in book.sheets:
+            region_errors: list[RowError] = []
+            regions = read_sheet_table(
+                book,
+                REGION_SHEET,
+                **{**options, "columns": REGION_COLUMNS, "min_known": 2, "errors": region_errors},
             )
-            if roster_name is None:
-                errors.append(RowError(None, None, "工作簿中没有花名册工作表。"))
-                return ParsedRoster("xlsx", None, Table(None, 0, {}, []), None, errors, notes)
-            roster = _build_table(
-                book.rows(roster_name),
-                sheet=roster_name,
-                columns=ROSTER_COLUMNS,
-                min_known=3,
-                max_rows=max_rows,
-                seen_rows=seen,
-                errors=errors,
-                warnings_out=notes,
-            )
-            regions = None
-            if REGION_SHEET in book.sheets:
-                region_errors: list[RowError] = []
-                regions = _build_table(
-                    book.rows(REGION_SHEET),
-                    sheet=REGION_SHEET,
-                    columns=REGION_COLUMNS,
-                    min_known=2,
-                    max_rows=max_rows,
-                    seen_rows=seen,
-                    errors=region_errors,
-                    warnings_out=notes,
-                )
-                # An empty 地区 sheet (as in the template) is allowed.
-                if regions.rows:
-                    errors.extend(region_errors)
-                else:
-                    regions = None
-        except DomainError:
-            raise
-        except (
-            KeyError,
-            ValueError,
-            IndexError,
-            zipfile.BadZipFile,
-            ElementTree.ParseError,
-        ) as exc:
-            raise _unsupported("无法读取该 XLSX 文件，文件可能已损坏。") from exc
+            # An empty 地区 sheet (as in the template) is allowed.
+            if regions.rows:
+                errors.extend(region_errors)
+            else:
+                regions = None
     return ParsedRoster("xlsx", None, roster, regions, errors, notes)
 
 
