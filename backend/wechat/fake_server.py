@@ -63,6 +63,8 @@ Test control (not part of WeChat)
 ``GET  /_fake/messages``                  subscribe messages sent
 ``POST /_fake/quota``                     ``{"quotas": {openid: n}, "no_quota": [openid, ...]}``
 ``POST /_fake/sec_words``                 ``{"risky": {word: label} | [word], "review": ...}``
+``POST /_fake/outage``                    ``{"http_status": 503}``: every WeChat API answers that
+                                          status with an HTML page; ``null`` ends the outage
 """
 
 from __future__ import annotations
@@ -166,6 +168,8 @@ class FakeState:
     risky_words: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_RISKY_WORDS))
     review_words: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_REVIEW_WORDS))
     next_msgid: int = 1
+    # An HTTP status every WeChat API answers while set (an outage of WeChat itself).
+    outage_status: int | None = None
 
     def reset(self) -> None:
         """Forget every token, code, call, message, quota and word-list change."""
@@ -180,6 +184,7 @@ class FakeState:
             self.risky_words = dict(DEFAULT_RISKY_WORDS)
             self.review_words = dict(DEFAULT_REVIEW_WORDS)
             self.next_msgid = 1
+            self.outage_status = None
 
     def issue_token(self) -> str:
         """Issue a new access_token, invalidating the previous one."""
@@ -291,6 +296,15 @@ def create_fake_wechat_app(*, appid: str = DEV_APPID, secret: str = DEV_SECRET) 
     app = Flask(__name__)
     app.json.ensure_ascii = False
     app.extensions[_EXT_KEY] = FakeState(appid=appid, secret=secret)
+
+    @app.before_request
+    def simulated_outage():
+        """Answer every WeChat API with the outage status while one is set."""
+        status = _state().outage_status
+        if status is None or request.path.startswith("/_fake/"):
+            return None
+        _record(request.path, None, http_status=status)
+        return Response(f"<html><body>{status}</body></html>", status, mimetype="text/html")
 
     @app.get("/sns/jscode2session")
     def jscode2session():
@@ -560,6 +574,16 @@ def _register_control(app: Flask) -> None:
             for openid in body.get("no_quota") or []:
                 state.quotas[str(openid)] = 0
             return jsonify({"quotas": dict(state.quotas)})
+
+    @app.post("/_fake/outage")
+    def fake_outage():
+        """Start (``{"http_status": 503}``) or end (``{"http_status": null}``) an outage."""
+        body = _json_body() or {}
+        status = body.get("http_status")
+        state = _state()
+        with state.lock:
+            state.outage_status = int(status) if status is not None else None
+            return jsonify({"http_status": state.outage_status})
 
     @app.post("/_fake/sec_words")
     def fake_sec_words():
