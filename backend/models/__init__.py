@@ -27,6 +27,7 @@ from backend.models.problem import (
     ScreeningImport,
 )
 from backend.models.region import Region, RegionLevel
+from backend.models.rollup import HouseholdVisitMonth, RegionVisitMonth
 from backend.models.spot_check import SpotCheck, SpotCheckItem, SpotCheckOutcome
 from backend.models.user import Role, RoleGrant, User
 from backend.models.visit import LocationProposal, ReviewStatus, Visit, VisitCheck
@@ -44,6 +45,7 @@ __all__ = [
     "Household",
     "HouseholdCard",
     "HouseholdCategory",
+    "HouseholdVisitMonth",
     "LocationProposal",
     "Member",
     "MonitorType",
@@ -59,6 +61,7 @@ __all__ = [
     "ProblemStatus",
     "Region",
     "RegionLevel",
+    "RegionVisitMonth",
     "Report",
     "ReportModeration",
     "ReviewStatus",

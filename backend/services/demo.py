@@ -669,6 +669,9 @@ class _Builder:
             users.append((user, Role.VILLAGE_CADRE, village, None))
         for user, role, region, office_code in users:
             user.grants = [RoleGrant(role=role.value, region_id=region.id, office_code=office_code)]
+            # The town's lead and each village's cadre are its party secretaries (书记), who
+            # must visit every registered poor household (二级书记遍访贫困户).
+            user.is_party_secretary = role in (Role.TOWN_ADMIN, Role.VILLAGE_CADRE)
         db.session.add_all([u for u, *_ in users])
         return [u for u, *_ in users]
 
