@@ -12,7 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from backend.config import load_config
 from backend.errors import DomainError, error_body, register_error_handlers
-from backend.extensions import api, db, migrate
+from backend.extensions import api, db, limiter, migrate
 
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -34,6 +34,7 @@ def create_app(config: dict | None = None) -> Flask:
         _configure_engine(db.engine)
 
     api.init_app(app, spec_kwargs={"info": {"description": "户户清 household visits API"}})
+    limiter.init_app(app)
     register_error_handlers(app)
     _register_request_boundary(app)
     _register_routes(app)
@@ -42,9 +43,16 @@ def create_app(config: dict | None = None) -> Flask:
 
     register_blueprints(api, app)
 
+    # Importing the notifications service registers its problem-transition hooks.
+    import backend.services.notifications  # noqa: F401
     from backend.api.media import media_pages
 
     app.register_blueprint(media_pages)
+
+    # The town office's web dashboard under /web, and "/" sending people to it.
+    from backend.web import init_app as init_web
+
+    init_web(app)
 
     from backend.cli import hhq
 
@@ -69,7 +77,10 @@ def _configure_engine(engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN")
+        # IMMEDIATE: a deferred transaction that read first and then writes while another
+        # connection has written fails at once with "database is locked" (busy_timeout does
+        # not apply to that upgrade), so concurrent requests on SQLite answered 500.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _register_request_boundary(app: Flask) -> None:
