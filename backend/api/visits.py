@@ -16,6 +16,7 @@ from backend.api.schemas.visits import (
     VisitQueryArgsSchema,
     VisitSchema,
     VisitSyncCreateSchema,
+    visit_body,
 )
 from backend.errors import translate_messages
 from backend.services import visits as visits_service
@@ -39,14 +40,25 @@ class Visits(MethodView):
         rows, total = visits_service.list_visits(actor=current_actor(), **args)
         return page_body([_with_photos(v) for v in rows], total, args)
 
-    @blp.arguments(VisitCreateSchema)
+    # One schema instance for every request (webargs builds one per request from a class);
+    # loading keeps no state on the schema.
+    @blp.arguments(VisitCreateSchema())
     @blp.response(201, VisitSchema)
     @blp.alt_response(200, schema=VisitSchema, description="An identical retry: the stored visit")
     def post(self, args):
         """Submit a visit; an identical retry returns the stored one (200)."""
         args["client_uuid"] = str(args["client_uuid"])
         visit, created = visits_service.submit_visit(actor=current_actor(), data=args)
-        return jsonify(VisitSchema().dump(_with_photos(visit))), 201 if created else 200
+        if not created:
+            return jsonify(VisitSchema().dump(_with_photos(visit))), 200
+        # What was just stored, without reading it back (see visit_body).
+        body = visit_body(
+            visit,
+            form_version=args["form_version"],
+            checks=visit.check_rows,
+            photo_ids=visit.photo_ids,
+        )
+        return jsonify(body), 201
 
 
 @blp.route("/visits/<int:visit_id>")

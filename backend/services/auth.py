@@ -11,12 +11,11 @@ from functools import lru_cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import bindparam, select
 
 from backend.errors import DomainError
 from backend.extensions import db
-from backend.models import AuthToken, Role, RoleGrant, User, utcnow
+from backend.models import AuthToken, Region, Role, RoleGrant, User, utcnow
 from backend.services.audit import count_events, record_event
 from backend.services.authz import Actor, Grant
 
@@ -120,44 +119,80 @@ def start_session(*, user: User, method: str, actor: Actor) -> IssuedToken:
     return issued
 
 
+# One round trip for token, user and grants, built once: it runs before every authenticated
+# request.
+_TOKEN_ACTOR_QUERY = (
+    select(
+        AuthToken.revoked_at,
+        AuthToken.expires_at,
+        User.id,
+        User.display_name,
+        User.is_active,
+        User.wechat_openid,
+        RoleGrant.role,
+        RoleGrant.region_id,
+        Region.path,
+        RoleGrant.office_code,
+    )
+    .join(User, User.id == AuthToken.user_id)
+    .outerjoin(RoleGrant, RoleGrant.user_id == User.id)
+    .outerjoin(Region, Region.id == RoleGrant.region_id)
+    .where(AuthToken.token_hash == bindparam("token_hash"))
+    .order_by(RoleGrant.id)
+)
+
+
 def authenticate_token(*, token: str, ip: str | None) -> Actor:
     """Turn a bearer token into an actor, or raise 401 for forged, expired or revoked ones."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 128:
         raise DomainError("auth.invalid_token")
-    row = db.session.scalar(select(AuthToken).where(AuthToken.token_hash == sha256_hex(token)))
-    if row is None:
+    rows = db.session.execute(_TOKEN_ACTOR_QUERY, {"token_hash": sha256_hex(token)}).all()
+    if not rows:
         raise DomainError("auth.invalid_token")
-    if row.revoked_at is not None:
+    first = rows[0]
+    if first.revoked_at is not None:
         raise DomainError("auth.token_revoked")
-    if row.expires_at <= utcnow():
+    if first.expires_at <= utcnow():
         raise DomainError("auth.token_expired")
-    user = db.session.scalar(
-        select(User)
-        .where(User.id == row.user_id)
-        .options(selectinload(User.grants).selectinload(RoleGrant.region))
-    )
-    if user is None or not user.is_active:
+    if not first.is_active:
         raise DomainError("auth.token_revoked")
-    return actor_for_user(user=user, ip=ip)
+    return _actor(
+        user_id=first.id,
+        display_name=first.display_name,
+        openid=first.wechat_openid,
+        grants=[(r.role, r.region_id, r.path, r.office_code) for r in rows if r.role is not None],
+        ip=ip,
+    )
 
 
 def actor_for_user(*, user: User, ip: str | None = None) -> Actor:
     """Build the actor for a user from their role grants."""
-    grants = tuple(
-        Grant(
-            role=Role(g.role),
-            region_id=g.region_id,
-            region_path=g.region.path,
-            office_code=g.office_code,
-        )
-        for g in user.grants
-    )
-    return Actor(
+    return _actor(
         user_id=user.id,
         display_name=user.display_name,
-        grants=grants,
-        ip=ip,
         openid=user.wechat_openid,
+        grants=[(g.role, g.region_id, g.region.path, g.office_code) for g in user.grants],
+        ip=ip,
+    )
+
+
+def _actor(
+    *,
+    user_id: int,
+    display_name: str,
+    openid: str | None,
+    grants: list[tuple[str, int, str, str | None]],
+    ip: str | None,
+) -> Actor:
+    return Actor(
+        user_id=user_id,
+        display_name=display_name,
+        grants=tuple(
+            Grant(role=Role(role), region_id=region_id, region_path=path, office_code=office)
+            for role, region_id, path, office in grants
+        ),
+        ip=ip,
+        openid=openid,
     )
 
 

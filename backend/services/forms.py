@@ -7,9 +7,11 @@ older ones unless asked: visits made on an older published version stay valid.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from flask import current_app
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 
 from backend.errors import DomainError
@@ -18,6 +20,7 @@ from backend.models import FormStatus, FormVersion, Office, Role, utcnow
 from backend.services import survey
 from backend.services.audit import record_event
 from backend.services.authz import ADMIN_ROLES, Actor, require_role
+from backend.services.survey.common import iter_questions
 
 STATUS_LABELS = {
     FormStatus.DRAFT: "草稿",
@@ -27,6 +30,9 @@ STATUS_LABELS = {
 # Who may create, edit, publish and retire versions: the town office and the district.
 FORM_ADMIN_ROLES = ADMIN_ROLES
 _CREATE_ATTEMPTS = 3
+# Per-app cache of published definitions (see ``published_form_for_visit``).
+_CACHE_KEY = "hhq.published_forms"
+_CACHE_MAX = 32
 
 
 def list_forms(*, actor: Actor, status: str | None = None) -> list[FormVersion]:
@@ -202,6 +208,60 @@ def get_form_for_visit(*, version: int | None = None, form_id: int | None = None
             "visit.form_version_invalid",
             details={"version": version, "form_id": form_id},
         )
+    return form
+
+
+# Built once: this runs for every submitted visit.
+_PUBLISHED_QUERY = select(FormVersion.id, FormVersion.status, FormVersion.published_at).where(
+    FormVersion.version == bindparam("version")
+)
+
+
+@dataclass(frozen=True)
+class PublishedForm:
+    """A published survey version as visit ingest uses it. Shared: never mutate ``definition``."""
+
+    id: int
+    version: int
+    definition: dict[str, Any]
+    # Keys of the photo-slot questions, whose answers name the visit's photos.
+    photo_keys: tuple[str, ...]
+
+
+def published_form_for_visit(*, version: int) -> PublishedForm:
+    """The published version a new visit is filled on; 422 for unknown, draft or retired ones.
+
+    Like ``get_form_for_visit``, but the definition (tens of KB of JSON) is decoded once per
+    process: a published version's definition never changes (only drafts are editable), so it
+    is cached per app under (id, published_at). The status is still read on every call, since
+    retiring a version must refuse new visits at once.
+    """
+    row = db.session.execute(_PUBLISHED_QUERY, {"version": version}).first()
+    if row is None or row.status != FormStatus.PUBLISHED:
+        raise DomainError(
+            "visit.form_version_invalid", details={"version": version, "form_id": None}
+        )
+    cache: dict[tuple, PublishedForm] = current_app.extensions.setdefault(_CACHE_KEY, {})
+    # A row published outside publish_form may lack published_at; its id alone could name
+    # another row later (SQLite reuses the ids of rolled-back rows), so it is not cached.
+    key = (row.id, row.published_at) if row.published_at is not None else None
+    form = cache.get(key) if key else None
+    if form is None:
+        definition = db.session.scalar(
+            select(FormVersion.definition).where(FormVersion.id == row.id)
+        )
+        form = PublishedForm(
+            id=row.id,
+            version=version,
+            definition=definition,
+            photo_keys=tuple(
+                q["key"] for _, q in iter_questions(definition) if q.get("type") == "photo"
+            ),
+        )
+        if key:
+            if len(cache) >= _CACHE_MAX:
+                cache.clear()
+            cache[key] = form
     return form
 
 

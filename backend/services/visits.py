@@ -11,23 +11,24 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, exists, func, literal, select, text, union_all
 from sqlalchemy.exc import IntegrityError
 
 from backend.errors import CATALOGUE, DomainError
 from backend.extensions import db
 from backend.models import (
+    Assignment,
     Household,
     LocationProposal,
+    Member,
     Photo,
     ReviewStatus,
     Role,
     Visit,
-    VisitCheck,
     utcnow,
 )
 from backend.services import survey
@@ -43,21 +44,100 @@ from backend.services.authz import (
     Actor,
     can_read_household,
     household_scope,
-    is_assigned_helper,
     require_authenticated,
 )
 from backend.services.cards import find_card
 from backend.services.clock import CHINA_TZ
-from backend.services.forms import get_form_for_visit
+from backend.services.forms import published_form_for_visit
 from backend.services.geo import coordinate_problem, to_wgs84
 from backend.services.photos import claim_photos, photo_reuse_matches
-from backend.services.visit_forms import members_for_survey
+from backend.services.rollups import assigned_on, record_visit
+from backend.services.visit_forms import MEMBER_SURVEY_FIELDS
 from backend.services.visit_problems import apply_visit_checks
 
 # Staff who may record a visit to any household in their region (secretaries' visits, 遍访).
 VISITING_ROLES = frozenset({Role.VILLAGE_CADRE, Role.TOWN_ADMIN, Role.DISTRICT})
 # Fields that may differ between retries of one submission without making it a new one.
 _VOLATILE_FIELDS = frozenset({"device_sent_at"})
+# A member's columns the survey engine reads, in members_for_survey's keys.
+_SURVEY_MEMBER_COLUMNS = ("id", "name", "birth_date", "relation", "sex", *MEMBER_SURVEY_FIELDS)
+
+# The statements every submission runs, built once: building a SELECT costs about as much CPU
+# as executing it, and SQLAlchemy caches only the compiled SQL, not the construct.
+
+# Only what a retry is judged on: nearly every submission is new, and the full row (the
+# answers' JSON) is loaded only to answer an identical retry.
+_RETRY_QUERY = select(Visit.id, Visit.helper_id, Visit.body_hash).where(
+    Visit.client_uuid == bindparam("client_uuid")
+)
+# The household with both assignment questions, in one round trip: is the actor its helper
+# now (authz.is_assigned_helper: may they submit?), and on the visit's China date
+# (rollups.assigned_on: does coverage count the visit?).
+_HOUSEHOLD_QUERY = select(
+    Household,
+    exists().where(
+        Assignment.helper_id == bindparam("helper_id"),
+        Assignment.household_id == Household.id,
+        Assignment.end_date.is_(None),
+    ),
+    assigned_on(household_id=Household.id, helper_id=bindparam("helper_id"), day=bindparam("day")),
+).where(Household.id == bindparam("household_id"))
+_MEMBERS_QUERY = (
+    select(*[getattr(Member, name) for name in _SURVEY_MEMBER_COLUMNS])
+    .where(Member.household_id == bindparam("household_id"))
+    .order_by(Member.id)
+)
+
+
+def _neighbours_query():
+    # The helper's located visits just before and just after a visit, in one round trip and
+    # with only the columns the travel check reads.
+    located = (Visit.helper_id == bindparam("helper_id"), Visit.gps_lat.is_not(None))
+    columns = (Visit.id, Visit.gps_lat, Visit.gps_lon, Visit.gps_captured_at)
+    before = (
+        select(literal(True).label("before"), *columns, Visit.ended_at.label("at"))
+        .where(*located, Visit.ended_at <= bindparam("started_at"))
+        .order_by(Visit.ended_at.desc())
+        .limit(1)
+        .subquery()
+    )
+    after = (
+        select(literal(False).label("before"), *columns, Visit.started_at.label("at"))
+        .where(*located, Visit.started_at >= bindparam("ended_at"))
+        .order_by(Visit.started_at)
+        .limit(1)
+        .subquery()
+    )
+    return union_all(select(before), select(after))
+
+
+_NEIGHBOURS_QUERY = _neighbours_query()
+
+# A visit's check rows from one JSON array (see _store_checks). The column list is
+# VisitCheck's; json (not jsonb) keeps the evidence's text, key order included, as given.
+_INSERT_CHECKS_PG = text(
+    """
+    INSERT INTO visit_checks
+        (visit_id, check_key, label, area, office_codes, passed, applicable, evidence)
+    SELECT :visit_id, e.value ->> 'check_key', e.value ->> 'label', e.value ->> 'area',
+           e.value -> 'office_codes', (e.value ->> 'passed')::boolean,
+           (e.value ->> 'applicable')::boolean, e.value -> 'evidence'
+    FROM json_array_elements(CAST(:rows AS json)) WITH ORDINALITY AS e(value, n)
+    ORDER BY e.n
+    """
+)
+_INSERT_CHECKS_SQLITE = text(
+    """
+    INSERT INTO visit_checks
+        (visit_id, check_key, label, area, office_codes, passed, applicable, evidence)
+    SELECT :visit_id, json_extract(e.value, '$.check_key'), json_extract(e.value, '$.label'),
+           json_extract(e.value, '$.area'), json_extract(e.value, '$.office_codes'),
+           json_extract(e.value, '$.passed'), json_extract(e.value, '$.applicable'),
+           json_extract(e.value, '$.evidence')
+    FROM json_each(:rows) AS e
+    ORDER BY e.key
+    """
+)
 
 
 def canonical_hash(data: dict[str, Any]) -> str:
@@ -77,20 +157,24 @@ def canonical_hash(data: dict[str, Any]) -> str:
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
 
-def _visit_by_uuid(client_uuid: str) -> Visit | None:
-    return db.session.scalar(select(Visit).where(Visit.client_uuid == client_uuid))
+def _visit_by_uuid(client_uuid: str):
+    return db.session.execute(_RETRY_QUERY, {"client_uuid": client_uuid}).first()
 
 
-def _replay(existing: Visit, body_hash: str, actor: Actor) -> tuple[Visit, bool]:
+def _replay(existing, body_hash: str, actor: Actor) -> tuple[Visit, bool]:
     if existing.helper_id != actor.user_id or existing.body_hash != body_hash:
         raise DomainError("visit.conflict", details={"visit_id": existing.id})
-    return existing, False
+    return db.session.get(Visit, existing.id), False
 
 
 def submit_visit(
     *, actor: Actor, data: dict[str, Any], received_at: datetime | None = None
 ) -> tuple[Visit, bool]:
-    """Store one visit, or return the stored one for an identical retry (created=False)."""
+    """Store one visit, or return the stored one for an identical retry (created=False).
+
+    A created visit carries ``photo_ids`` and ``check_rows`` (what was just stored), so that
+    the response need not read them back.
+    """
     require_authenticated(actor)
     body_hash = canonical_hash(data)
     existing = _visit_by_uuid(data["client_uuid"])
@@ -167,17 +251,23 @@ def _sync_result(client_uuid, status, *, code, message=None, fields=None, detail
     return {"client_uuid": client_uuid, "status": status, "error": error}
 
 
-def _resolve_household(actor: Actor, data: dict[str, Any]) -> Household:
+def _resolve_household(
+    actor: Actor, data: dict[str, Any], visit_day: date
+) -> tuple[Household, bool]:
+    """The household visited, and whether the actor was its assigned helper on ``visit_day``."""
     if data.get("card_token"):
-        household = find_card(token=data["card_token"]).household
+        household_id = find_card(token=data["card_token"]).household_id
     else:
-        household = db.session.get(Household, data["household_id"])
-        if household is None:
-            raise DomainError("household.not_found")
-    if is_assigned_helper(actor, household.id):
-        return household
-    if actor.covers_path(household.region_path, VISITING_ROLES):
-        return household
+        household_id = data["household_id"]
+    row = db.session.execute(
+        _HOUSEHOLD_QUERY,
+        {"household_id": household_id, "helper_id": actor.user_id, "day": visit_day},
+    ).first()
+    if row is None:
+        raise DomainError("household.not_found")
+    household, is_assigned, was_assigned = row
+    if is_assigned or actor.covers_path(household.region_path, VISITING_ROLES):
+        return household, bool(was_assigned)
     # A helper of the same village learns only that this is not their household.
     if actor.covers_path(household.region_path, {Role.HELPER}) or can_read_household(
         actor, household
@@ -228,30 +318,30 @@ def _gps_fix(gps: dict[str, Any] | None) -> tuple[dict[str, Any], GpsFix | None]
 def _create_visit(
     actor: Actor, data: dict[str, Any], body_hash: str, received_at: datetime
 ) -> Visit:
-    household = _resolve_household(actor, data)
-    form = get_form_for_visit(version=data["form_version"], form_id=None)
+    # Each statement here is a round trip on every submission, so everything is read first,
+    # the flags are computed before the visit's INSERT (one write of the row, not an INSERT
+    # and an UPDATE), and rows nobody reads back in this request (checks) are written with
+    # Core. The validations keep their order: which error a bad body gets is part of the API.
+    visit_date = data["ended_at"].astimezone(CHINA_TZ).date()
+    household, assigned_on_visit_day = _resolve_household(actor, data, visit_date)
+    form = published_form_for_visit(version=data["form_version"])
     _check_times(data, received_at)
     gps_columns, fix = _gps_fix(data.get("gps"))
 
-    members = members_for_survey(household)
-    visit_date = data["ended_at"].astimezone(CHINA_TZ).date()
-    definition = form.definition
-    errors = survey.validate_answers(
-        definition, data["answers"], members=members, visit_date=visit_date
-    )
-    if errors:
-        raise DomainError("visit.invalid_answers", fields={"answers": errors})
-    answers = survey.clean_answers(
-        definition, data["answers"], members=members, visit_date=visit_date
-    )
+    members = _survey_members(household.id)
     config = current_app.config
-    checks = survey.evaluate_checks(
-        definition,
-        answers,
+    assessed = survey.assess(
+        form.definition,
+        data["answers"],
         members=members,
         visit_date=visit_date,
         settings={"income_monitoring_line": config["INCOME_MONITORING_LINE"]},
     )
+    if assessed.errors:
+        raise DomainError("visit.invalid_answers", fields={"answers": assessed.errors})
+    answers, checks = assessed.answers, assessed.checks
+    photo_ids = _photo_ids(form.photo_keys, answers, data.get("photo_ids") or [], actor)
+    previous, following = _helper_neighbours(actor.user_id, data["started_at"], data["ended_at"])
 
     visit = Visit(
         client_uuid=data["client_uuid"],
@@ -263,17 +353,73 @@ def _create_visit(
         started_at=data["started_at"],
         ended_at=data["ended_at"],
         received_at=received_at,
-        flags=[],
+        review_status=ReviewStatus.UNREVIEWED,
+        failed_check_count=sum(c.failed for c in checks),
         **gps_columns,
     )
     db.session.add(visit)
+    photos: list[Photo] = []
+    if photo_ids:
+        # Claiming a photo links it to the visit's id, so the row goes in first here; the
+        # flags, which look at the photos, follow as an UPDATE.
+        db.session.flush()
+        photos = claim_photos(actor=actor, photo_ids=photo_ids, visit=visit)
+    _set_flags(visit, household, fix, photos, data.get("device_sent_at"), previous, following)
     db.session.flush()
 
-    photo_ids = _photo_ids(definition, answers, data.get("photo_ids") or [], actor)
-    photos = claim_photos(actor=actor, photo_ids=photo_ids, visit=visit)
+    visit.photo_ids = [p.id for p in photos]
+    visit.check_rows = _store_checks(visit, checks)
+    # Same transaction as the visit: a failing check's problem exists iff the visit does.
+    apply_visit_checks(visit=visit, household=household, checks=checks, actor=actor)
+    _propose_location(visit, household, fix)
+    # Same transaction (and savepoint) as the visit: coverage counts it iff it exists.
+    record_visit(visit=visit, household=household, assigned=assigned_on_visit_day)
+    return visit
+
+
+def _survey_members(household_id: int) -> list[dict[str, Any]]:
+    """The household's members as the survey engine takes them (see members_for_survey)."""
+    # The same dicts as visit_forms.members_for_survey, from the needed columns only.
+    rows = db.session.execute(_MEMBERS_QUERY, {"household_id": household_id})
+    return [dict(zip(_SURVEY_MEMBER_COLUMNS, row, strict=True)) for row in rows]
+
+
+def _store_checks(visit: Visit, checks: list[survey.CheckResult]) -> list[dict[str, Any]]:
+    """Insert the visit's check rows in one statement; return them as the API shows them."""
+    rows = [
+        {
+            "check_key": check.key,
+            "label": check.label,
+            "area": check.area,
+            "office_codes": list(check.offices),
+            "passed": check.status in (survey.PASS, survey.NOT_APPLICABLE),
+            "applicable": check.status != survey.NOT_APPLICABLE,
+            "evidence": check.to_dict(),
+        }
+        for check in checks
+    ]
+    if rows:
+        # ~25 rows a visit as ONE JSON parameter that the database expands: an executemany
+        # costs the driver a parameter set per row, 3-4 times the CPU of this. Rows go in in
+        # form order, so ids (visit.checks' order) follow the form.
+        dialect = db.session.get_bind().dialect.name
+        statement = _INSERT_CHECKS_PG if dialect == "postgresql" else _INSERT_CHECKS_SQLITE
+        db.session.execute(
+            statement,
+            {
+                "visit_id": visit.id,
+                "rows": json.dumps(rows, ensure_ascii=False, separators=(",", ":")),
+            },
+        )
+    # visit.checks was never loaded; make sure a later read goes to the rows just written.
+    db.session.expire(visit, ["checks"])
+    return rows
+
+
+def _set_flags(visit, household, fix, photos, device_sent_at, previous, following) -> None:
     result = assess_visit(
-        _visit_facts(visit, household, fix, photos, data.get("device_sent_at")),
-        AuthenticitySettings.from_config(config),
+        _visit_facts(visit, household, fix, photos, device_sent_at, previous, following),
+        AuthenticitySettings.from_config(current_app.config),
     )
     visit.flags = [
         {"code": f.code, "title": f.title, "description": f.description, "detail": f.detail}
@@ -281,37 +427,15 @@ def _create_visit(
     ]
     visit.flag_count = len(result.flags)
     visit.distance_m = result.distance_to_household_m
-    failed = 0
-    for check in checks:
-        status = check.status
-        failed += status == "fail"
-        db.session.add(
-            VisitCheck(
-                visit_id=visit.id,
-                check_key=check.key,
-                label=check.label,
-                area=check.area,
-                office_codes=list(check.offices),
-                passed=status in ("pass", "not_applicable"),
-                applicable=status != "not_applicable",
-                evidence=check.to_dict(),
-            )
-        )
-    visit.failed_check_count = failed
-    # Same transaction as the visit: a failing check's problem exists iff the visit does.
-    apply_visit_checks(visit=visit, household=household, checks=checks, actor=actor)
-    _propose_location(visit, household, fix)
-    db.session.flush()
-    return visit
 
 
-def _photo_ids(definition: dict, answers: dict, extra: list[int], actor: Actor) -> list[int]:
+def _photo_ids(
+    photo_keys: tuple[str, ...], answers: dict, extra: list[int], actor: Actor
+) -> list[int]:
     # Photo slots may name photos by id or, from an offline queue, by their client_uuid.
     refs: list[int | str] = list(extra)
-    for section in definition.get("sections", []):
-        for question in section.get("questions", []):
-            if question.get("type") == "photo":
-                refs.extend(answers.get(question["key"]) or [])
+    for key in photo_keys:
+        refs.extend(answers.get(key) or [])
     ids = {r for r in refs if isinstance(r, int)}
     uuids = {str(r) for r in refs if isinstance(r, str)}
     if uuids:
@@ -331,23 +455,22 @@ def _photo_ids(definition: dict, answers: dict, extra: list[int], actor: Actor) 
     return sorted(ids)
 
 
-def _neighbour(helper_id: int, visit: Visit, *, before: bool) -> HelperVisitPoint | None:
-    query = select(Visit).where(
-        Visit.helper_id == helper_id, Visit.id != visit.id, Visit.gps_lat.is_not(None)
-    )
-    if before:
-        query = query.where(Visit.ended_at <= visit.started_at).order_by(Visit.ended_at.desc())
-    else:
-        query = query.where(Visit.started_at >= visit.ended_at).order_by(Visit.started_at)
-    other = db.session.scalar(query.limit(1))
-    if other is None:
-        return None
-    at = other.gps_captured_at or (other.ended_at if before else other.started_at)
-    return HelperVisitPoint(at=at, lat=other.gps_lat, lon=other.gps_lon, visit_id=other.id)
+def _helper_neighbours(
+    helper_id: int, started_at: datetime, ended_at: datetime
+) -> tuple[HelperVisitPoint | None, HelperVisitPoint | None]:
+    """The helper's located visits just before and just after this one (impossible travel)."""
+    # Runs before the new visit is inserted, so it cannot find itself.
+    params = {"helper_id": helper_id, "started_at": started_at, "ended_at": ended_at}
+    found: dict[bool, HelperVisitPoint] = {}
+    for row in db.session.execute(_NEIGHBOURS_QUERY, params):
+        found[bool(row.before)] = HelperVisitPoint(
+            at=row.gps_captured_at or row.at, lat=row.gps_lat, lon=row.gps_lon, visit_id=row.id
+        )
+    return found.get(True), found.get(False)
 
 
-def _visit_facts(visit, household, fix, photos: list[Photo], device_sent_at):
-    matches = photo_reuse_matches(photos=photos, household_id=household.id)
+def _visit_facts(visit, household, fix, photos: list[Photo], device_sent_at, previous, following):
+    matches = photo_reuse_matches(photos=photos, household_id=household.id) if photos else {}
     photo_facts = []
     for photo in photos:
         match = matches.get(photo.id) or {}
@@ -368,8 +491,8 @@ def _visit_facts(visit, household, fix, photos: list[Photo], device_sent_at):
         gps=fix,
         household_location=location,
         device_sent_at=device_sent_at,
-        previous_visit_of_helper=_neighbour(visit.helper_id, visit, before=True),
-        next_visit_of_helper=_neighbour(visit.helper_id, visit, before=False),
+        previous_visit_of_helper=previous,
+        next_visit_of_helper=following,
         photos=photo_facts,
     )
 

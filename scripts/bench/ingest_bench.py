@@ -3,6 +3,7 @@
     python scripts/bench/ingest_bench.py [--config gthread:4x2] [-c 50] [--warmup 3] [-d 15]
     python scripts/bench/ingest_bench.py --sweep gthread:4x2,gthread:3x4,sync:5   # pick workers
     python scripts/bench/ingest_bench.py --photos linked        # visits that claim 3 photos each
+    python scripts/bench/ingest_bench.py --in-process 300       # SQL statements + CPU per visit
 
 What it does, all on 127.0.0.1 (the issue: "Ingest: gunicorn on PostgreSQL, 50 concurrent
 clients on loopback, visits with 40 answers and no photos. Report visits/s, p50 and p99.
@@ -29,14 +30,18 @@ same run by the same script. Target: p99 < 150 ms."):
    times that move forward 25 minutes a visit from 30 days ago, GPS within ~15 m of the
    household, 40 answers. Warm-up, then a measured window; any non-2xx answer is an error;
 4. profiles the ingest path: a fresh gunicorn of sync workers (one thread each, so that py-spy
-   does not count threads waiting for the GIL as busy) under the same load while
-   ``py-spy record --subprocesses`` samples them, and sums where their CPU goes;
+   does not count threads waiting for the GIL as busy) under light load while
+   ``py-spy record --subprocesses --gil`` samples them, and sums where their CPU goes;
 5. starts ``scripts/bench/baseline_app.py`` (Flask + psycopg_pool, one INSERT of the same body
    per request) under the same gunicorn settings and drives it with the same client and the
    same bodies;
 6. prints visits/s, p50/p95/p99, errors, CPU use by component, the profile, and the ratio
    ingest/baseline against the 35 % target and p99 against 150 ms; the output is also saved
    to /tmp/ingest_bench.txt (``--output``).
+
+``--in-process N`` replaces steps 2-6: N visits (x 3 rounds) through Flask's test client in
+one process, printing SQL statements, app CPU and PostgreSQL CPU per visit, figures that other
+load on a shared machine hardly moves.
 """
 
 from __future__ import annotations
@@ -687,6 +692,80 @@ def run(cmd: list[str], env: dict, what: str) -> str:
     return done.stdout
 
 
+# --- in process -------------------------------------------------------------------------------
+
+
+def measure_in_process(fixture_path: Path, count: int, db_name: str, rounds: int = 3) -> None:
+    """``count`` submissions through Flask's test client, ``rounds`` times; print the costs.
+
+    Runs inside the app (a subprocess with the bench's environment). Per request: SQL
+    statements (a SQLAlchemy ``before_cursor_execute`` listener; executemany counts once;
+    the pool's pre-ping and the BEGIN/COMMIT the driver sends are not statements), this
+    process's CPU (``time.process_time``: the worker's share, test client included) and the
+    CPU of this database's PostgreSQL backends. The best round is kept: CPU time, unlike
+    throughput, barely moves with other load on the machine, but it does a little.
+    """
+    from sqlalchemy import event
+
+    from backend import create_app
+    from backend.extensions import db
+
+    fixture = json.loads(fixture_path.read_text())
+    app = create_app()
+    makers = [
+        VisitMaker(helper, fixture["form_version"], 700_000 + i, False)
+        for i, helper in enumerate(fixture["helpers"])
+    ]
+    client = app.test_client()
+    with app.app_context():
+        engine = db.engine
+    seen: Counter = Counter()
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _count(_conn, _cursor, statement, _params, _context, _executemany):
+        seen[" ".join(statement.split())[:96]] += 1
+
+    def post(i: int) -> None:
+        maker = makers[i % len(makers)]
+        resp = client.post(
+            "/api/v1/visits",
+            data=maker.next_body(),
+            content_type="application/json",
+            headers={"Authorization": "Bearer " + maker.helper["token"]},
+        )
+        if resp.status_code != 201:
+            raise SystemExit(f"in-process submission failed: {resp.status_code} {resp.data[:500]}")
+
+    for i in range(20):  # warm-up: imports, compiled-statement caches, prepared statements
+        post(i)
+    seen.clear()
+    best = None
+    for r in range(rounds):
+        pg0 = cpu_snapshot(-1, db_name)["postgres"]
+        t0 = time.process_time()
+        for i in range(count):
+            post(20 + r * count + i)
+        cpu = time.process_time() - t0
+        pg = cpu_snapshot(-1, db_name)["postgres"] - pg0
+        print(
+            f"round {r + 1}: {cpu * 1000 / count:.2f} ms CPU/request in the app process, "
+            f"{pg * 1000 / count:.2f} ms in PostgreSQL"
+        )
+        best = min(best or (cpu, pg), (cpu, pg))
+    total = sum(seen.values()) / (rounds * count)
+    print(
+        f"\n{count} submissions x {rounds} rounds: {total:.1f} SQL statements/request, "
+        f"{best[0] * 1000 / count:.2f} ms CPU/request in the app process, "
+        f"{best[1] * 1000 / count:.2f} ms in PostgreSQL (best round)"
+    )
+    print(
+        "statements per request (varies with history: e.g. a household's first flag is an "
+        "INSERT in a savepoint, later ones an UPDATE):"
+    )
+    for text, n in seen.most_common():
+        print(f"  {n / (rounds * count):5.2f}  {text}")
+
+
 # --- profile ----------------------------------------------------------------------------------
 
 
@@ -700,19 +779,20 @@ PHASES = [
     ("service: submit_visit", "submit_visit", "services/visits.py", 1),
     ("canonical_hash", "canonical_hash", "services/visits.py", 2),
     ("_visit_by_uuid (retry lookup)", "_visit_by_uuid", "services/visits.py", 2),
-    ("_resolve_household (+ assignment check)", "_resolve_household", "services/visits.py", 2),
-    ("get_form_for_visit (loads the definition)", "get_form_for_visit", "services/forms.py", 2),
-    ("members_for_survey", "members_for_survey", "services/visit_forms.py", 2),
-    ("survey.validate_answers", "validate_answers", "survey/answers.py", 2),
-    ("survey.clean_answers", "clean_answers", "survey/answers.py", 2),
-    ("survey.evaluate_checks", "evaluate_checks", "survey/checks.py", 2),
+    ("_resolve_household (+ assignments)", "_resolve_household", "services/visits.py", 2),
+    ("published_form_for_visit (cached)", "published_form_for_visit", "services/forms.py", 2),
+    ("_survey_members", "_survey_members", "services/visits.py", 2),
+    ("survey.assess (validate, clean, checks)", "assess", "survey/checks.py", 2),
+    ("_helper_neighbours (impossible travel)", "_helper_neighbours", "services/visits.py", 2),
     ("claim_photos", "claim_photos", "services/photos.py", 2),
-    ("_visit_facts (neighbour visits, photo reuse)", "_visit_facts", "services/visits.py", 2),
-    ("assess_visit", "assess_visit", "services/authenticity.py", 2),
+    ("_set_flags (photo reuse, assess_visit)", "_set_flags", "services/visits.py", 2),
+    ("Session.flush (INSERT visit, …)", "flush", "orm/session.py", 2),
+    ("_store_checks (INSERT 26 checks)", "_store_checks", "services/visits.py", 2),
+    ("apply_visit_checks (+ warnings)", "apply_visit_checks", "services/visit_problems.py", 2),
+    ("warnings.evaluate_visit", "evaluate_visit", "services/warnings.py", 3),
     ("_propose_location", "_propose_location", "services/visits.py", 2),
-    ("Session.flush (INSERT visit + 26 checks)", "flush", "orm/session.py", 2),
-    ("response: VisitSchema().dump", "dump", "marshmallow/schema.py", 1),
-    ("response: visit_photo_ids", "visit_photo_ids", "services/visits.py", 1),
+    ("rollups.record_visit (coverage upsert)", "record_visit", "services/rollups.py", 2),
+    ("response: visit_body", "visit_body", "schemas/visits.py", 1),
     ("response: jsonify", "jsonify", "flask/json/__init__.py", 1),
     ("after_request: commit", "_commit_or_rollback", "backend/app.py", 1),
     ("SQL round trips (psycopg execute, anywhere)", "execute", "psycopg/cursor.py", 1),
@@ -779,7 +859,7 @@ def summarise_profile(raw: Path, top: int = 15) -> list[str]:
         leaf_pkg[_package(path)] += n
     if not total:
         return ["(no samples)"]
-    out = [f"{total} samples (CPU only: threads waiting on PostgreSQL or the network are idle)"]
+    out = [f"{total} samples (GIL holders only: waits on PostgreSQL or the network drop out)"]
     out.append("")
     out.append("inclusive share of worker CPU by request phase:")
     for label, _func, _suffix, depth in PHASES:
@@ -820,7 +900,9 @@ def profile_run(env: dict, log: Path, fixture, args, tmp: Path) -> list[str]:
     machine a worker whose PostgreSQL answer has arrived waits for a core: its samples would
     pile up in psycopg's wait and send functions. So the profile runs below saturation, with
     few clients (``--profile-clients``) on two sync workers (one thread each: no GIL waits
-    either). The code path of a request is the same as under load; only queueing differs.
+    either), and keeps only samples holding the GIL (``--gil``): even unsaturated, psycopg's
+    waits for PostgreSQL otherwise showed up as a third of the "CPU". The code path of a
+    request is the same as under load; only queueing differs.
     """
     spy = BIN / "py-spy"
     if not spy.exists():
@@ -849,6 +931,9 @@ def _profile(server: Server, config: str, fixture, args, tmp: Path) -> list[str]
         "200",
         "--function",
         "--nonblocking",
+        # Only samples that hold the GIL: psycopg releases it while it waits for PostgreSQL,
+        # and without this py-spy counted a third of those waits as CPU (Connection.wait).
+        "--gil",
         "--format",
         "raw",
         "--duration",
@@ -1001,13 +1086,26 @@ def main() -> None:
         default=ROOT,
         help="measure the app in another checkout (a branch with a fix) with this venv",
     )
+    parser.add_argument(
+        "--in-process",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead of the HTTP runs: N submissions (x3 rounds) through Flask's test client; "
+        "SQL statements and CPU per request",
+    )
     parser.add_argument("--output", default="/tmp/ingest_bench.txt")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, profile)")
     parser.add_argument("--setup", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--helpers", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--db-name", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.setup:
         setup_app(args.setup, args.helpers, args.photos, args.photo_visits)
+        return
+    if args.measure:
+        measure_in_process(args.measure, args.in_process, args.db_name)
         return
     for text in (args.sweep or args.config).split(","):
         parse_config(text)
@@ -1099,6 +1197,25 @@ def main() -> None:
             )
             + f"; {n_answers} answers, {len(sample)} bytes a body"
         )
+        if args.in_process:
+            print(f"\n== in process: {args.in_process} submissions x 3 rounds ==")
+            print(
+                run(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--measure",
+                        str(fixture_path),
+                        "--in-process",
+                        str(args.in_process),
+                        "--db-name",
+                        db_name,
+                    ],
+                    env,
+                    "in-process measurement",
+                ).rstrip()
+            )
+            return
         log = tmp / "gunicorn.log"
         recycle = (
             "max_requests from gunicorn.conf.py"

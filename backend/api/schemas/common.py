@@ -1,4 +1,4 @@
-"""Schemas shared by every area: errors and pagination."""
+"""Schemas shared by every area: errors, pagination and references to users and places."""
 
 from __future__ import annotations
 
@@ -18,6 +18,20 @@ class ErrorSchema(Schema):
     """The one JSON error shape."""
 
     error = fields.Nested(ErrorBodySchema, required=True)
+
+
+class NamedRefSchema(Schema):
+    """An id with a name (a region, a village)."""
+
+    id = fields.Integer(dump_only=True)
+    name = fields.String(dump_only=True, allow_none=True)
+
+
+class UserRefSchema(Schema):
+    """A user's id and display name."""
+
+    id = fields.Integer(dump_only=True)
+    display_name = fields.String(dump_only=True, allow_none=True)
 
 
 class PageQueryArgsSchema(Schema):

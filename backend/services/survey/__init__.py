@@ -12,7 +12,9 @@ from backend.services.survey.checks import (
     PASS,
     STATUS_LABELS,
     UNANSWERED,
+    Assessment,
     CheckResult,
+    assess,
     evaluate_checks,
 )
 from backend.services.survey.common import OFFICE_CODES, QUESTION_TYPES
@@ -29,7 +31,9 @@ __all__ = [
     "ROSTER",
     "STATUS_LABELS",
     "UNANSWERED",
+    "Assessment",
     "CheckResult",
+    "assess",
     "clean_answers",
     "evaluate_checks",
     "load_default_definition",

@@ -276,5 +276,9 @@ def clean_answers(
     visit_date: Any,
 ) -> dict[str, Any]:
     """Only the applicable, valid, non-empty answers, with member ids as strings."""
-    res = resolve(definition, answers, members=members, visit_date=visit_date)
+    return cleaned(resolve(definition, answers, members=members, visit_date=visit_date))
+
+
+def cleaned(res: Resolution) -> dict[str, Any]:
+    """The answers to store from a resolution: its non-empty effective values."""
     return {k: v for k, v in res.values.items() if not is_empty(v)}
