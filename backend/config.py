@@ -24,6 +24,16 @@ def _env_float(name: str, default: float) -> float:
     return float(raw) if raw is not None else default
 
 
+def _env_int_map(name: str, default: dict[str, int]) -> dict[str, int]:
+    # "helper=200,town_admin=200000": keys not given keep their defaults.
+    merged = dict(default)
+    for part in (_env(name) or "").split(","):
+        key, sep, value = part.partition("=")
+        if sep and key.strip():
+            merged[key.strip()] = int(value)
+    return merged
+
+
 def _env_bool(name: str, default: bool) -> bool:
     raw = _env(name)
     if raw is None:
@@ -151,6 +161,26 @@ def load_config(overrides: dict | None = None) -> dict:
         "NOTIFY_MAX_ATTEMPTS": _env_int("NOTIFY_MAX_ATTEMPTS", 6),
         "NOTIFY_BATCH_SIZE": _env_int("NOTIFY_BATCH_SIZE", 100),
         "NOTIFY_LOOP_SECONDS": _env_int("NOTIFY_LOOP_SECONDS", 30),
+        # Spot-checks and ledger exports (issue 5). Share of a month's visits sampled per
+        # village (at least one per village that has visits).
+        "SPOT_CHECK_SHARE": _env_float("SPOT_CHECK_SHARE", 0.05),
+        # Most rows one export may hold, by role (the caller's largest applies).
+        "EXPORT_MAX_ROWS_BY_ROLE": _env_int_map(
+            "EXPORT_MAX_ROWS_BY_ROLE",
+            {
+                "helper": 200,
+                "village_cadre": 20_000,
+                "office": 100_000,
+                "town_admin": 200_000,
+                "inspector": 200_000,
+                "district": 2_000_000,
+            },
+        ),
+        # An XLSX export is assembled in memory up to this size, then on disk.
+        "EXPORT_SPOOL_BYTES": _env_int("EXPORT_SPOOL_BYTES", 8 * 1024 * 1024),
+        # Coverage (issue 5): whether visits flagged by the authenticity checks count for
+        # coverage before anyone has reviewed them (invalid visits never count).
+        "COVERAGE_COUNT_UNREVIEWED_FLAGGED": _env_bool("COVERAGE_COUNT_UNREVIEWED_FLAGGED", True),
         # Printed cards.
         "TOWN_HOTLINE": _env("TOWN_HOTLINE", "023-45600000"),
         "CARD_FONT_PATH": _env("CARD_FONT_PATH"),

@@ -62,6 +62,25 @@ CATALOGUE: dict[str, ErrorSpec] = {
     "problem.transition_invalid": ErrorSpec(422, "操作信息不完整，请检查后重试。"),
     "problem.photo_invalid": ErrorSpec(422, "照片不存在、不是您上传的或已用于其他问题。"),
     "problem.area_unknown": ErrorSpec(422, "问题类别不存在。"),
+    # Villagers' reports (issue 4).
+    "report.not_found": ErrorSpec(404, "没有找到这条反映，请核对回执码。"),
+    "report.content_refused": ErrorSpec(422, "反映内容未通过内容安全检查，请修改后重新提交。"),
+    "report.photo_invalid": ErrorSpec(422, "照片不存在或不是用这张明白卡上传的，请重新上传照片。"),
+    "report.conflict": ErrorSpec(409, "该提交编号已用于另一户的反映，请重新提交。"),
+    "report.not_held": ErrorSpec(409, "这条反映不在待审核状态，不能再放行或退回。"),
+    # Problems API: the routing table (issue 4).
+    "routing.not_found": ErrorSpec(404, "路由规则不存在。"),
+    "routing.invalid": ErrorSpec(422, "路由规则填写有误，请按提示修改。"),
+    "routing.conflict": ErrorSpec(409, "该类别（检查项）已有路由规则，请直接修改原规则。"),
+    # Screening imports and early warning (issue 4).
+    "screening.not_found": ErrorSpec(404, "导入记录不存在或您无权查看。"),
+    "warning.not_found": ErrorSpec(404, "预警不存在或您无权查看。"),
+    "warning.already_decided": ErrorSpec(409, "该预警已研判，不能重复处理。"),
+    "warning.monitor_type_invalid": ErrorSpec(422, "监测对象类型与该户情况不符。"),
+    # Coverage and 户户清 status (issue 5).
+    "period.invalid": ErrorSpec(422, "统计期间有误。"),
+    "coverage.scope_invalid": ErrorSpec(422, "统计范围有误。"),
+    "coverage.helper_not_found": ErrorSpec(404, "帮扶责任人不存在。"),
     # WeChat.
     "wechat.code_invalid": ErrorSpec(400, "微信登录凭证无效，请重新进入小程序。"),
     "wechat.rate_limited": ErrorSpec(429, "微信登录过于频繁，请稍后再试。"),
@@ -119,6 +138,21 @@ CATALOGUE: dict[str, ErrorSpec] = {
     "storage.not_found": ErrorSpec(404, "照片不存在或已被删除。"),
     "storage.url_invalid": ErrorSpec(403, "照片链接无效。"),
     "storage.url_expired": ErrorSpec(410, "照片链接已过期，请刷新页面后重试。"),
+    # Authenticity review, spot-checks and ledger exports (issue 5).
+    "review.note_required": ErrorSpec(422, "判定走访无效时须填写说明。"),
+    "review.locked": ErrorSpec(409, "该走访经镇纪委抽查核实不属实，只有镇纪委可以改变审核结果。"),
+    "spot_check.not_found": ErrorSpec(404, "抽查记录不存在或不在您的管辖范围内。"),
+    "spot_check.item_not_found": ErrorSpec(404, "抽查样本不存在。"),
+    "spot_check.exists": ErrorSpec(409, "该地区本月已抽取过样本，不能重复抽取。"),
+    "spot_check.empty": ErrorSpec(422, "该月没有可抽查的走访记录。"),
+    "spot_check.region_invalid": ErrorSpec(422, "请选择一个镇进行抽查。"),
+    "spot_check.already_decided": ErrorSpec(409, "该样本已记录核验结果，不能重复记录。"),
+    "spot_check.note_required": ErrorSpec(422, "核实不属实时须填写说明。"),
+    "export.unknown": ErrorSpec(404, "不支持的导出类型或格式。"),
+    "export.forbidden": ErrorSpec(403, "您无权导出此范围的数据。"),
+    "export.too_large": ErrorSpec(403, "导出的数据量超出您的角色上限，请缩小范围后再导出。"),
+    # The web dashboard (backend/web/).
+    "web.csrf_failed": ErrorSpec(400, "页面已过期或表单来源无效，请刷新页面后重试。"),
 }
 
 
@@ -244,6 +278,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
+        if exc.response is not None:
+            # Already rendered by whoever raised it (flask-limiter's on_breach answers 429
+            # villagers' pages in HTML and the API in this same JSON shape).
+            return exc.response
         status = exc.code or 500
         code = _HTTP_CODES.get(status, "request.bad" if status < 500 else "internal.error")
         fields = None

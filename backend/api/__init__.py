@@ -21,8 +21,19 @@ BLUEPRINT_MODULES = [
     "backend.api.locations",
     "backend.api.users",
     "backend.api.imports",
+    "backend.api.screening",
+    "backend.api.warnings",
     "backend.api.audit",
     "backend.api.visits",
+    "backend.api.coverage",
+    "backend.api.household_status",
+    "backend.api.reports",
+    "backend.api.problems",
+    "backend.api.routing",
+    "backend.api.notifications",
+    "backend.api.review",
+    "backend.api.spot_checks",
+    "backend.api.exports",
 ]
 
 
