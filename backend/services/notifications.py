@@ -248,12 +248,6 @@ def notify_users(
     return added
 
 
-def _latest_event_id(problem: Problem) -> int:
-    return db.session.scalar(
-        select(func.max(ProblemEvent.id)).where(ProblemEvent.problem_id == problem.id)
-    )
-
-
 def notify_office_assigned(*, problem: Problem, event_id: int) -> list[Notification]:
     """Tell the office's users that ``problem`` is theirs (once per assigning event)."""
     return notify_users(
@@ -363,22 +357,22 @@ def notify_reporters(*, problem: Problem, kind: str, event_id: int) -> list[Noti
 
 
 @problem_service.on_transition
-def notify_on_transition(problem: Problem, action: str, from_status: str | None) -> None:
+def notify_on_transition(
+    problem: Problem, action: str, from_status: str | None, event: ProblemEvent
+) -> None:
     """Queue the messages a problem's transition (or opening) causes, in its transaction."""
     if problem.status in (ProblemStatus.ASSIGNED, ProblemStatus.REOPENED) and (
         action in ("assign", "reassign", "reopen") or from_status is None
     ):
-        notify_office_assigned(problem=problem, event_id=_latest_event_id(problem))
+        notify_office_assigned(problem=problem, event_id=event.id)
     elif action == "accept":
         notify_reporters(
             problem=problem,
             kind=NotificationKind.REPORT_ACCEPTED,
-            event_id=_latest_event_id(problem),
+            event_id=event.id,
         )
     elif action == "close":
-        notify_reporters(
-            problem=problem, kind=NotificationKind.REPORT_CLOSED, event_id=_latest_event_id(problem)
-        )
+        notify_reporters(problem=problem, kind=NotificationKind.REPORT_CLOSED, event_id=event.id)
     db.session.flush()
 
 

@@ -24,7 +24,9 @@ from backend.models import (
     Problem,
     ProblemEvent,
     ProblemStatus,
+    Region,
     Role,
+    RoleGrant,
     RoutingRule,
     User,
     utcnow,
@@ -58,13 +60,15 @@ def deadline_after(*, days: int, start: datetime | None = None) -> datetime:
     return (start or utcnow()) + timedelta(days=days)
 
 
-def _rectify_deadline(problem: Problem, start: datetime) -> datetime:
-    rule = route_for(area=problem.area, check_key=problem.check_key)
+def _rectify_deadline(problem: Problem, start: datetime, rule: RoutingRule | None) -> datetime:
+    rule = rule or route_for(area=problem.area, check_key=problem.check_key)
     days = rule.deadline_days or current_app.config["PROBLEM_DEADLINE_DAYS"]
     return deadline_after(days=days, start=start)
 
 
-def _deadline_on_entering(problem: Problem, status: str, now: datetime) -> datetime | None:
+def _deadline_on_entering(
+    problem: Problem, status: str, now: datetime, rule: RoutingRule | None = None
+) -> datetime | None:
     # The clock restarts at each hand-over: the village has days to accept and pass on,
     # the office has the area's days to rectify. Later states keep the last deadline, since
     # "rectified on time" is judged against it.
@@ -72,7 +76,7 @@ def _deadline_on_entering(problem: Problem, status: str, now: datetime) -> datet
     if status in (ProblemStatus.REPORTED, ProblemStatus.ACCEPTED, ProblemStatus.TOWN_REVIEW):
         return deadline_after(days=accept_days, start=now)
     if status in (ProblemStatus.ASSIGNED, ProblemStatus.REOPENED):
-        return _rectify_deadline(problem, now)
+        return _rectify_deadline(problem, now, rule)
     return problem.deadline_at
 
 
@@ -173,7 +177,8 @@ def open_problem(
         opened_at=now,
         updated_at=now,
     )
-    problem.deadline_at = _deadline_on_entering(problem, status, now)
+    # The rule that routed it also gives its days: a failing check opens at "assigned".
+    problem.deadline_at = _deadline_on_entering(problem, status, now, rule)
     # A concurrent submission may open the same problem between our check and our insert;
     # the partial unique index decides, and the loser returns the winner's row.
     try:
@@ -187,7 +192,7 @@ def open_problem(
         if existing is None:
             raise
         return existing, False
-    append_event(
+    event = append_event(
         problem=problem,
         action="open",
         from_status=None,
@@ -198,7 +203,7 @@ def open_problem(
         data={"source": source, "office_code": problem.office_code, **(data or {})},
     )
     db.session.flush()
-    _after_transition(problem, "open", None)
+    _after_transition(problem, "open", None, event)
     return problem, True
 
 
@@ -310,7 +315,7 @@ def transition_problem(
         problem.escalated_at = None
         problem.deadline_warned_at = None
     problem.updated_at = now
-    append_event(
+    event = append_event(
         problem=problem,
         action=action,
         from_status=from_status,
@@ -345,7 +350,7 @@ def transition_problem(
             **data,
         },
     )
-    _after_transition(problem, action, from_status)
+    _after_transition(problem, action, from_status, event)
     return problem
 
 
@@ -385,17 +390,20 @@ _AFTER_TRANSITION: list = []
 
 
 def on_transition(hook) -> Any:
-    """Register ``hook(problem, action, from_status)`` to run after every transition.
+    """Register ``hook(problem, action, from_status, event)`` to run after every transition.
 
-    Opening a problem counts too: ``action`` is "open" and ``from_status`` None.
+    ``event`` is the flushed timeline entry the transition appended. Opening a problem counts
+    too: ``action`` is "open" and ``from_status`` None.
     """
     _AFTER_TRANSITION.append(hook)
     return hook
 
 
-def _after_transition(problem: Problem, action: str, from_status: str | None) -> None:
+def _after_transition(
+    problem: Problem, action: str, from_status: str | None, event: ProblemEvent
+) -> None:
     for hook in _AFTER_TRANSITION:
-        hook(problem, action, from_status)
+        hook(problem, action, from_status, event)
 
 
 def office_users(office_code: str, region_path: str) -> list[User]:
@@ -405,8 +413,6 @@ def office_users(office_code: str, region_path: str) -> list[User]:
 
 def role_holders(*, role: str, region_path: str, office_code: str | None = None) -> list[User]:
     """Active users with a ``role`` grant (for ``office_code``) covering ``region_path``."""
-    from backend.models import Region, RoleGrant
-
     query = (
         select(User, Region.path)
         .join(RoleGrant, RoleGrant.user_id == User.id)
