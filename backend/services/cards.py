@@ -125,14 +125,33 @@ def ensure_village_cards(
 
 def find_card(*, token: str) -> HouseholdCard:
     """The active card with ``token``; 410 ``card.replaced`` if revoked, 404 if unknown."""
-    card = None
-    if _TOKEN_SHAPE.fullmatch(token or ""):
-        card = db.session.scalar(select(HouseholdCard).where(HouseholdCard.token == token))
-    if card is None:
-        raise DomainError("card.not_found")
-    if card.status != CardStatus.ACTIVE:
-        raise DomainError("card.replaced")
-    return card
+    found = find_cards(tokens=[token])[token]
+    if isinstance(found, DomainError):
+        raise found
+    return found
+
+
+def find_cards(*, tokens: list[str]) -> dict[str, HouseholdCard | DomainError]:
+    """``find_card`` for many tokens in one query: each token's card, or the error it gets."""
+    wellformed = sorted({t for t in tokens if _TOKEN_SHAPE.fullmatch(t or "")})
+    cards = {}
+    if wellformed:
+        cards = {
+            card.token: card
+            for card in db.session.scalars(
+                select(HouseholdCard).where(HouseholdCard.token.in_(wellformed))
+            )
+        }
+    found: dict[str, HouseholdCard | DomainError] = {}
+    for token in tokens:
+        card = cards.get(token)
+        if card is None:
+            found[token] = DomainError("card.not_found")
+        elif card.status != CardStatus.ACTIVE:
+            found[token] = DomainError("card.replaced")
+        else:
+            found[token] = card
+    return found
 
 
 def get_household_card(*, actor: Actor, household_id: int) -> HouseholdCard:

@@ -29,7 +29,7 @@ The one classification of a visit (``visit_kind`` in Python, ``_kind_sql`` in SQ
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -213,7 +213,7 @@ def _upsert(dialect_name: str):
             updates[name] = new[name]
         _UPSERTS[dialect_name] = insert.on_conflict_do_update(
             index_elements=["household_id", "month"], set_=updates
-        ).returning(t.c.counted_visits, t.c.pending_visits)
+        ).returning(t.c.household_id, t.c.month, t.c.counted_visits, t.c.pending_visits)
     return _UPSERTS[dialect_name]
 
 
@@ -228,11 +228,67 @@ def record_visit(
     household = household or db.session.get(Household, visit.household_id)
     if assigned is None:
         assigned = _is_assigned(visit)
+    record_visits(entries=[(visit, household, assigned)])
+
+
+def record_visits(*, entries: Sequence[tuple[Visit, Household, bool]]) -> None:
+    """Add just-stored visits to their households' months: two statements for any number.
+
+    ``entries`` are (visit, household, assigned on the visit's China date), at most one visit
+    per household: a multi-row upsert may not touch one row twice.
+    """
+    rows = []
+    for visit, household, assigned in entries:
+        values = _month_increments(visit, household, assigned)
+        if values is not None:
+            rows.append(values)
+    if not rows:
+        return
+    # One lock order for every writer (concurrent batches must not deadlock on these rows).
+    rows.sort(key=lambda v: (v["household_id"], v["month"]))
+    dialect = db.session.get_bind().dialect.name
+    statement = _upsert(dialect)
+    if len(rows) == 1:
+        after = {
+            (rows[0]["household_id"], rows[0]["month"]): db.session.execute(
+                statement, rows[0]
+            ).one()
+        }
+    else:
+        after = {(r.household_id, r.month): r for r in db.session.execute(statement, rows)}
+    sums: dict[tuple, dict[str, int]] = {}
+    for values in rows:
+        now = after[(values["household_id"], values["month"])]
+        # The household's month before this visit, to know whether it just became visited.
+        before_counted = now.counted_visits - values["counted_visits"]
+        before_any = before_counted + now.pending_visits - values["pending_visits"]
+        now_any = now.counted_visits + now.pending_visits
+        key = (values["region_id"], values["month"], values["category"])
+        total = sums.setdefault(
+            key, dict.fromkeys(("households_counted", "households_any", *_COUNTS), 0)
+        )
+        total["households_counted"] += int(now.counted_visits > 0) - int(before_counted > 0)
+        total["households_any"] += int(now_any > 0) - int(before_any > 0)
+        for name in _COUNTS:
+            total[name] += values[name]
+    params = [
+        {"region_id": region_id, "month": month, "category": category, **total}
+        for (region_id, month, category), total in sorted(sums.items(), key=_region_order)
+    ]
+    db.session.execute(_region_upsert(dialect), params[0] if len(params) == 1 else params)
+
+
+def _region_order(item) -> tuple:
+    (region_id, month, category), _total = item
+    return (region_id, month, category or "")
+
+
+def _month_increments(visit: Visit, household: Household, assigned: bool) -> dict | None:
     flag_count = visit.flag_count or 0
     kind = visit_kind(assigned=assigned, review_status=visit.review_status, flag_count=flag_count)
     if kind == NONE:
-        return
-    values = {
+        return None
+    return {
         "household_id": visit.household_id,
         "month": month_of(visit.ended_at),
         "region_id": household.region_id,
@@ -249,23 +305,6 @@ def record_visit(
         "last_pending_at": visit.ended_at if kind == PENDING else None,
         "updated_at": utcnow(),
     }
-    dialect = db.session.get_bind().dialect.name
-    after = db.session.execute(_upsert(dialect), values).one()
-    # The household's month before this visit, to know whether it just became visited.
-    before_counted = after.counted_visits - values["counted_visits"]
-    before_any = before_counted + after.pending_visits - values["pending_visits"]
-    now_any = after.counted_visits + after.pending_visits
-    db.session.execute(
-        _region_upsert(dialect),
-        {
-            "region_id": household.region_id,
-            "month": values["month"],
-            "category": household.category,
-            "households_counted": int(after.counted_visits > 0) - int(before_counted > 0),
-            "households_any": int(now_any > 0) - int(before_any > 0),
-            **{name: values[name] for name in _COUNTS},
-        },
-    )
 
 
 def _region_upsert(dialect_name: str):
@@ -544,6 +583,7 @@ __all__ = [
     "rebuild_household_months",
     "rebuild_region_sums",
     "record_visit",
+    "record_visits",
     "region_sums_from_rows",
     "visit_kind",
 ]

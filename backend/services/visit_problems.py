@@ -20,7 +20,7 @@ _CHECK_PREFIX = "check:"
 # visit, built once. The prefix instead of an IN list of ~25 keys: the household has few such
 # rows, and an expanding IN is re-rendered on every execution.
 _CHECK_PROBLEMS_QUERY = select(Problem).where(
-    Problem.household_id == bindparam("household_id"),
+    Problem.household_id.in_(bindparam("household_ids", expanding=True)),
     Problem.dedup_key.startswith(_CHECK_PREFIX),
 )
 
@@ -34,38 +34,63 @@ def apply_visit_checks(
     *, visit: Visit, household: Household, checks: Sequence[CheckResult], actor: Actor
 ) -> list[Problem]:
     """Open, reopen or offer for verification the problems of the visit's checks."""
+    return apply_visits_checks(entries=[(visit, household, checks, actor)])
+
+
+def apply_visits_checks(
+    *, entries: Sequence[tuple[Visit, Household, Sequence[CheckResult], Actor]]
+) -> list[Problem]:
+    """``apply_visit_checks`` for many visits, at most one per household, in a few queries."""
     touched: list[Problem] = []
     # Only a failed check (open or reopen its problem) or a passed one (offer its open problem
     # for verification) can act; "not applicable" and "unanswered" touch nothing.
-    acting = [c for c in checks if c.failed or c.status == PASS]
+    acting = [
+        (visit, household, [c for c in checks if c.failed or c.status == PASS], actor)
+        for visit, household, checks, actor in entries
+    ]
+    acting = [entry for entry in acting if entry[2]]
     if acting:
         # One query for every problem these checks could touch, instead of one or two per
         # check: most households have none, and a visit has ~25 checks.
-        open_by_key, closed_by_key = _check_problems(household.id)
-        entry = current_app.config["PROBLEM_VISIT_CHECK_ENTRY_STATUS"]
-        for check in acting:
-            key = check_dedup_key(check.key)
-            problem = open_by_key.get(key)
-            if check.failed:
-                if problem is None:
-                    problem = _on_failed(
-                        visit, household, check, key, entry, actor, closed_by_key.get(key)
-                    )
-                touched.append(problem)
-            elif problem is not None:
-                _offer_verification(problem, visit, check)
-                touched.append(problem)
+        known = _check_problems([household.id for _v, household, _c, _a in acting])
+        entry_status = current_app.config["PROBLEM_VISIT_CHECK_ENTRY_STATUS"]
+        for visit, household, checks, actor in acting:
+            open_by_key, closed_by_key = known.get(household.id, ({}, {}))
+            for check in checks:
+                key = check_dedup_key(check.key)
+                problem = open_by_key.get(key)
+                if check.failed:
+                    if problem is None:
+                        problem = _on_failed(
+                            visit,
+                            household,
+                            check,
+                            key,
+                            entry_status,
+                            actor,
+                            closed_by_key.get(key),
+                        )
+                    touched.append(problem)
+                elif problem is not None:
+                    _offer_verification(problem, visit, check)
+                    touched.append(problem)
     # Early-warning flags (low income, sudden hardship, overdue microloan) in the same
     # transaction, so a flag exists iff the visit that raised it does.
-    warning_service.evaluate_visit(visit=visit, household=household)
+    warning_service.evaluate_visits(
+        entries=[(visit, household) for visit, household, *_ in entries]
+    )
     return touched
 
 
-def _check_problems(household_id: int) -> tuple[dict[str, Problem], dict[str, Problem]]:
-    """The household's open check problem per dedup key, and its latest closed one."""
-    open_by_key: dict[str, Problem] = {}
-    closed_by_key: dict[str, Problem] = {}
-    for problem in db.session.scalars(_CHECK_PROBLEMS_QUERY, {"household_id": household_id}):
+def _check_problems(
+    household_ids: list[int],
+) -> dict[int, tuple[dict[str, Problem], dict[str, Problem]]]:
+    """Per household: its open check problem per dedup key, and its latest closed one."""
+    known: dict[int, tuple[dict[str, Problem], dict[str, Problem]]] = {}
+    for problem in db.session.scalars(
+        _CHECK_PROBLEMS_QUERY, {"household_ids": sorted(set(household_ids))}
+    ):
+        open_by_key, closed_by_key = known.setdefault(problem.household_id, ({}, {}))
         key = problem.dedup_key
         if problem.status == ProblemStatus.CLOSED:
             latest = closed_by_key.get(key)
@@ -75,7 +100,7 @@ def _check_problems(household_id: int) -> tuple[dict[str, Problem], dict[str, Pr
             # At most one per key: the partial unique index on open problems. Merged and
             # rejected problems are never reopened.
             open_by_key[key] = problem
-    return open_by_key, closed_by_key
+    return known
 
 
 def _closed_order(problem: Problem) -> tuple:

@@ -106,12 +106,15 @@ def flag_household(
     text: str | None = None,
     visit_id: int | None = None,
     report_id: int | None = None,
+    known_pending: dict[tuple[int, str], WarningFlag] | None = None,
 ) -> tuple[WarningFlag | None, bool]:
     """Flag ``household`` for ``reason`` or add evidence to its pending flag; True if new.
 
     Returns (None, False) for a monitored household with no pending flag of that reason.
     ``facts`` are the figures that triggered it (income and line, hardship kinds…), ``text``
     a person's words (a remark, a report); both are kept as one evidence entry.
+    ``known_pending``: the pending flags already read and locked (``pending_flags``) by a
+    caller flagging many households; updates are then left to the caller's next flush.
     """
     if reason not in WarningReason.ALL:
         raise ValueError(f"unknown warning reason {reason!r}")
@@ -123,7 +126,11 @@ def flag_household(
         "facts": facts or {},
         "text": (text or "").strip() or None,
     }
-    pending = _pending_flag(household.id, reason)
+    key = (household.id, reason)
+    if known_pending is None:
+        pending = _pending_flag(household.id, reason)
+    else:
+        pending = known_pending.get(key)
     if pending is None and household.is_monitored:
         return None, False
     if pending is None:
@@ -145,13 +152,18 @@ def flag_household(
             with db.session.begin_nested():
                 db.session.add(flag)
                 db.session.flush()
+            if known_pending is not None:
+                known_pending[key] = flag
             return flag, True
         except IntegrityError:
             pending = _pending_flag(household.id, reason)
             if pending is None:
                 raise
     pending.detail = _with_evidence(pending.detail, evidence)
-    db.session.flush()
+    if known_pending is None:
+        db.session.flush()
+    else:
+        known_pending[key] = pending
     return pending, False
 
 
@@ -184,12 +196,61 @@ def _pending_flag(household_id: int, reason: str) -> WarningFlag | None:
     return db.session.scalar(_PENDING_FLAG_QUERY, {"household_id": household_id, "reason": reason})
 
 
+# Every pending flag of some households, locked in id order (one order for every batch).
+_PENDING_FLAGS_QUERY = (
+    select(WarningFlag)
+    .where(
+        WarningFlag.household_id.in_(bindparam("household_ids", expanding=True)),
+        WarningFlag.status == WarningStatus.PENDING,
+    )
+    .order_by(WarningFlag.id)
+    .with_for_update()
+)
+
+
+def pending_flags(household_ids: list[int]) -> dict[tuple[int, str], WarningFlag]:
+    """The pending flags of ``household_ids`` by (household, reason), locked for update."""
+    if not household_ids:
+        return {}
+    flags = db.session.scalars(_PENDING_FLAGS_QUERY, {"household_ids": sorted(household_ids)})
+    return {(flag.household_id, flag.reason): flag for flag in flags}
+
+
 def evaluate_visit(*, visit: Visit, household: Household) -> list[WarningFlag]:
     """Flag what the visit's answers show: low income, sudden hardship, an overdue microloan.
 
     Reads the answer keys of the default survey; a survey version without them flags nothing.
     """
-    answers = visit.answers or {}
+    return evaluate_visits(entries=[(visit, household)])
+
+
+def evaluate_visits(*, entries: list[tuple[Visit, Household]]) -> list[WarningFlag]:
+    """``evaluate_visit`` for many visits, at most one per household: one read of the flags."""
+    wanted = [
+        (visit, household, reason, facts, text)
+        for visit, household in entries
+        for reason, facts, text in _visit_warnings(visit.answers or {})
+    ]
+    if not wanted:
+        return []
+    known = pending_flags(list({household.id for _v, household, *_rest in wanted}))
+    raised = []
+    for visit, household, reason, facts, text in wanted:
+        flag, _new = flag_household(
+            household=household,
+            reason=reason,
+            source=SOURCE_VISIT,
+            facts=facts,
+            text=text,
+            visit_id=visit.id,
+            known_pending=known,
+        )
+        if flag is not None:
+            raised.append(flag)
+    return raised
+
+
+def _visit_warnings(answers: dict[str, Any]) -> list[tuple[str, dict[str, Any], str | None]]:
     flags: list[tuple[str, dict[str, Any], str | None]] = []
     line = float(current_app.config["INCOME_MONITORING_LINE"])
     income = answers.get("income_per_capita")
@@ -207,19 +268,7 @@ def evaluate_visit(*, visit: Visit, household: Household) -> list[WarningFlag]:
     if answers.get("microloan_overdue") is True:
         facts = {"microloan_amount": answers.get("microloan_amount")}
         flags.append((WarningReason.MICROLOAN_OVERDUE, facts, None))
-    raised = []
-    for reason, facts, text in flags:
-        flag, _new = flag_household(
-            household=household,
-            reason=reason,
-            source=SOURCE_VISIT,
-            facts=facts,
-            text=text,
-            visit_id=visit.id,
-        )
-        if flag is not None:
-            raised.append(flag)
-    return raised
+    return flags
 
 
 def hardship_words(text: str | None) -> list[str]:
