@@ -10,9 +10,11 @@ from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from backend import jsonfast
 from backend.config import load_config
 from backend.errors import DomainError, error_body, register_error_handlers
 from backend.extensions import api, db, limiter, migrate
+from backend.jsonfast import OrjsonProvider
 
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -22,7 +24,14 @@ def create_app(config: dict | None = None) -> Flask:
     """Create and configure the Flask application."""
     app = Flask(__name__)
     app.config.update(load_config(config))
+    app.json = OrjsonProvider(app)
     app.json.ensure_ascii = False
+    # The JSON columns (answers, checks' evidence, flags...) through orjson as well.
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+        "json_serializer": jsonfast.dumps,
+        "json_deserializer": jsonfast.loads,
+        **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
+    }
     logging.basicConfig(level=app.config["LOG_LEVEL"])
     if app.config["PROXY_FIX_COUNT"]:
         n = app.config["PROXY_FIX_COUNT"]
@@ -53,6 +62,10 @@ def create_app(config: dict | None = None) -> Flask:
     from backend.web import init_app as init_web
 
     init_web(app)
+
+    from backend import group_commit
+
+    group_commit.init_app(app)
 
     from backend.cli import hhq
 

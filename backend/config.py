@@ -19,7 +19,7 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw is not None else default
 
 
-def _env_float(name: str, default: float) -> float:
+def _env_float(name: str, default: float | None) -> float | None:
     raw = _env(name)
     return float(raw) if raw is not None else default
 
@@ -34,7 +34,7 @@ def _env_int_map(name: str, default: dict[str, int]) -> dict[str, int]:
     return merged
 
 
-def _env_bool(name: str, default: bool) -> bool:
+def _env_bool(name: str, default: bool | None) -> bool | None:
     raw = _env(name)
     if raw is None:
         return default
@@ -56,7 +56,13 @@ def load_config(overrides: dict | None = None) -> dict:
         "SQLALCHEMY_DATABASE_URI": _normalise_db_url(
             _env("DATABASE_URL", f"sqlite:///{var_dir / 'huhuqing.db'}")
         ),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # A gthread worker holds up to ``threads`` connections at once, plus the group commit
+        # thread's.
+        "SQLALCHEMY_ENGINE_OPTIONS": {
+            "pool_pre_ping": True,
+            "pool_size": _env_int("DB_POOL_SIZE", 10),
+            "max_overflow": _env_int("DB_MAX_OVERFLOW", 20),
+        },
         "PUBLIC_BASE_URL": (_env("PUBLIC_BASE_URL", "http://127.0.0.1:8000") or "").rstrip("/"),
         "VAR_DIR": str(var_dir),
         # Photo and file storage.
@@ -110,6 +116,17 @@ def load_config(overrides: dict | None = None) -> dict:
             "VISIT_LOCATION_PROPOSAL_MAX_ACCURACY_M", 30.0
         ),
         "SYNC_MAX_ITEMS": _env_int("SYNC_MAX_ITEMS", 200),
+        # Seconds a worker process trusts a bearer token it has read (services/auth.py
+        # TokenCache): a token revoked elsewhere works here for at most this long. 0: off.
+        # None: 5 s, except under tests (0), which ask for it.
+        "AUTH_TOKEN_CACHE_SECONDS": _env_float("AUTH_TOKEN_CACHE_SECONDS", None),
+        # Group commit (backend/group_commit.py): the visit submissions in flight in one worker
+        # process at one moment are stored in one transaction. The test suite turns it off
+        # where each test runs in a transaction rolled back afterwards, which a second
+        # thread's commits would escape.
+        # None: on, except under tests (ENV_NAME test or TESTING), which ask for it.
+        "VISIT_GROUP_COMMIT": _env_bool("VISIT_GROUP_COMMIT", None),
+        "VISIT_GROUP_COMMIT_MAX": _env_int("VISIT_GROUP_COMMIT_MAX", 64),
         # Authenticity thresholds (see backend/services/authenticity.py for the defaults).
         **{
             key: _env_float(key, default)
@@ -209,6 +226,13 @@ def load_config(overrides: dict | None = None) -> dict:
         cfg["TESTING"] = True
     if overrides:
         cfg.update(overrides)
+    # Tests hold data in uncommitted transactions and change tokens behind the app's back:
+    # the group commit thread and the token cache are opted into there, not on by default.
+    under_test = bool(cfg.get("TESTING")) or cfg.get("ENV_NAME") == "test"
+    if cfg["VISIT_GROUP_COMMIT"] is None:
+        cfg["VISIT_GROUP_COMMIT"] = not under_test
+    if cfg["AUTH_TOKEN_CACHE_SECONDS"] is None:
+        cfg["AUTH_TOKEN_CACHE_SECONDS"] = 0.0 if under_test else 5.0
     if "DATABASE_URL" in cfg:
         cfg["SQLALCHEMY_DATABASE_URI"] = _normalise_db_url(cfg.pop("DATABASE_URL"))
     cfg["SQLALCHEMY_DATABASE_URI"] = _normalise_db_url(cfg["SQLALCHEMY_DATABASE_URI"])

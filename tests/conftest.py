@@ -49,6 +49,12 @@ def app(tmp_path_factory):
             "VAR_DIR": str(var_dir),
             "LOCAL_STORAGE_DIR": str(var_dir / "storage"),
             "WECHAT_API_BASE": "http://127.0.0.1:9",
+            # Each test runs in a transaction rolled back afterwards: visits are stored in the
+            # request's own transaction, not by the group commit thread.
+            "VISIT_GROUP_COMMIT": False,
+            # Tests change users and tokens directly in the database and expect the next
+            # request to see it; the token cache has tests of its own.
+            "AUTH_TOKEN_CACHE_SECONDS": 0,
         }
     )
     with app.app_context():

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from cachetools import TTLCache
 from flask import current_app
 from sqlalchemy import bindparam, select
 
@@ -142,11 +144,62 @@ _TOKEN_ACTOR_QUERY = (
 )
 
 
+class TokenCache:
+    """Actors of recently seen bearer tokens, for ``AUTH_TOKEN_CACHE_SECONDS``, per process.
+
+    Every authenticated request reads its token, user and grants; a phone submitting visits
+    sends the same token again and again. Within the time to live a token is not read again,
+    so a token revoked by another process (another gunicorn worker) or a user disabled there
+    keeps working here for at most that long. Revoking a token in this process drops it at
+    once; revoking a user's tokens empties the cache.
+    """
+
+    def __init__(self, *, ttl: float, maxsize: int = 10_000) -> None:
+        self._entries: TTLCache = TTLCache(maxsize=maxsize, ttl=ttl)
+        self._lock = threading.Lock()
+
+    def get(self, token_hash: str) -> tuple[Actor, datetime] | None:
+        """The cached (actor, token expiry) of a token hash, if fresh."""
+        with self._lock:
+            return self._entries.get(token_hash)
+
+    def put(self, token_hash: str, actor: Actor, expires_at: datetime) -> None:
+        """Remember a token's actor (without the caller's address) until the time to live."""
+        with self._lock:
+            self._entries[token_hash] = (replace(actor, ip=None), expires_at)
+
+    def drop(self, token_hash: str | None = None) -> None:
+        """Forget one token, or every token when ``token_hash`` is None."""
+        with self._lock:
+            if token_hash is None:
+                self._entries.clear()
+            else:
+                self._entries.pop(token_hash, None)
+
+
+_CACHE_KEY = "hhq_token_cache"
+
+
+def _token_cache() -> TokenCache | None:
+    ttl = current_app.config["AUTH_TOKEN_CACHE_SECONDS"]
+    if ttl <= 0:
+        return None
+    cache = current_app.extensions.get(_CACHE_KEY)
+    if cache is None:
+        cache = current_app.extensions.setdefault(_CACHE_KEY, TokenCache(ttl=ttl))
+    return cache
+
+
 def authenticate_token(*, token: str, ip: str | None) -> Actor:
     """Turn a bearer token into an actor, or raise 401 for forged, expired or revoked ones."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 128:
         raise DomainError("auth.invalid_token")
-    rows = db.session.execute(_TOKEN_ACTOR_QUERY, {"token_hash": sha256_hex(token)}).all()
+    token_hash = sha256_hex(token)
+    cache = _token_cache()
+    cached = cache.get(token_hash) if cache is not None else None
+    if cached is not None and cached[1] > utcnow():
+        return replace(cached[0], ip=ip)
+    rows = db.session.execute(_TOKEN_ACTOR_QUERY, {"token_hash": token_hash}).all()
     if not rows:
         raise DomainError("auth.invalid_token")
     first = rows[0]
@@ -156,13 +209,16 @@ def authenticate_token(*, token: str, ip: str | None) -> Actor:
         raise DomainError("auth.token_expired")
     if not first.is_active:
         raise DomainError("auth.token_revoked")
-    return _actor(
+    actor = _actor(
         user_id=first.id,
         display_name=first.display_name,
         openid=first.wechat_openid,
         grants=[(r.role, r.region_id, r.path, r.office_code) for r in rows if r.role is not None],
         ip=ip,
     )
+    if cache is not None:
+        cache.put(token_hash, actor, first.expires_at)
+    return actor
 
 
 def actor_for_user(*, user: User, ip: str | None = None) -> Actor:
@@ -198,7 +254,11 @@ def _actor(
 
 def revoke_token(*, token: str) -> None:
     """Revoke a bearer token (logout)."""
-    row = db.session.scalar(select(AuthToken).where(AuthToken.token_hash == sha256_hex(token)))
+    token_hash = sha256_hex(token)
+    cache = _token_cache()
+    if cache is not None:
+        cache.drop(token_hash)
+    row = db.session.scalar(select(AuthToken).where(AuthToken.token_hash == token_hash))
     if row is not None and row.revoked_at is None:
         row.revoked_at = utcnow()
         db.session.flush()
@@ -206,6 +266,9 @@ def revoke_token(*, token: str) -> None:
 
 def revoke_user_tokens(*, user_id: int) -> int:
     """Revoke every live token of a user, e.g. when their roles change or they leave."""
+    cache = _token_cache()
+    if cache is not None:
+        cache.drop()
     rows = db.session.scalars(
         select(AuthToken).where(AuthToken.user_id == user_id, AuthToken.revoked_at.is_(None))
     ).all()

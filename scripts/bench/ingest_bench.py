@@ -721,9 +721,16 @@ def measure_in_process(fixture_path: Path, count: int, db_name: str, rounds: int
         engine = db.engine
     seen: Counter = Counter()
 
+    spent: Counter = Counter()
+
     @event.listens_for(engine, "before_cursor_execute")
-    def _count(_conn, _cursor, statement, _params, _context, _executemany):
+    def _count(conn, _cursor, statement, _params, _context, _executemany):
         seen[" ".join(statement.split())[:96]] += 1
+        conn.info["hhq_bench_t0"] = time.perf_counter()
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _time(conn, _cursor, statement, _params, _context, _executemany):
+        spent[" ".join(statement.split())[:96]] += time.perf_counter() - conn.info["hhq_bench_t0"]
 
     def post(i: int) -> None:
         maker = makers[i % len(makers)]
@@ -739,7 +746,14 @@ def measure_in_process(fixture_path: Path, count: int, db_name: str, rounds: int
     for i in range(20):  # warm-up: imports, compiled-statement caches, prepared statements
         post(i)
     seen.clear()
+    spent.clear()
     best = None
+    profiler = None
+    if os.environ.get("HHQ_BENCH_CPROFILE"):
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     for r in range(rounds):
         pg0 = cpu_snapshot(-1, db_name)["postgres"]
         t0 = time.process_time()
@@ -752,6 +766,9 @@ def measure_in_process(fixture_path: Path, count: int, db_name: str, rounds: int
             f"{pg * 1000 / count:.2f} ms in PostgreSQL"
         )
         best = min(best or (cpu, pg), (cpu, pg))
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(os.environ["HHQ_BENCH_CPROFILE"])
     total = sum(seen.values()) / (rounds * count)
     print(
         f"\n{count} submissions x {rounds} rounds: {total:.1f} SQL statements/request, "
@@ -762,8 +779,10 @@ def measure_in_process(fixture_path: Path, count: int, db_name: str, rounds: int
         "statements per request (varies with history: e.g. a household's first flag is an "
         "INSERT in a savepoint, later ones an UPDATE):"
     )
+    print("  count/request  wall ms/request (driver + PostgreSQL, this process alone)")
     for text, n in seen.most_common():
-        print(f"  {n / (rounds * count):5.2f}  {text}")
+        ms = spent[text] * 1000 / (rounds * count)
+        print(f"  {n / (rounds * count):5.2f}  {ms:6.3f}  {text}")
 
 
 # --- profile ----------------------------------------------------------------------------------
@@ -907,7 +926,7 @@ def profile_run(env: dict, log: Path, fixture, args, tmp: Path) -> list[str]:
     spy = BIN / "py-spy"
     if not spy.exists():
         return ["py-spy is not installed (pip install py-spy): profile skipped"]
-    config = "sync:2"
+    config = args.profile_config
     server = start_gunicorn(
         "backend.wsgi:app", config, env, log, args, extra=("--max-requests", "0")
     )
@@ -1053,6 +1072,11 @@ def main() -> None:
     parser.add_argument("--profile", type=float, default=10.0, help="py-spy seconds (0: skip)")
     parser.add_argument(
         "--profile-clients", type=int, default=1, help="clients during the profile (unsaturated)"
+    )
+    parser.add_argument(
+        "--profile-config",
+        default="sync:2",
+        help="gunicorn workers during the profile (e.g. gthread:2x25 with --profile-clients 50)",
     )
     parser.add_argument("--photos", choices=("none", "linked"), default="none")
     parser.add_argument(

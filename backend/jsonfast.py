@@ -1,0 +1,75 @@
+"""Fast JSON (orjson) for the database's JSON columns and the API's responses.
+
+Visit ingest serialises a visit's answers, its ~25 check rows with their evidence and the
+answer body: with the standard library that was a tenth of a submission's CPU. orjson writes
+the same JSON (UTF-8, keys in insertion order, or sorted where asked) several times faster.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import decimal
+import uuid
+from datetime import date
+from typing import Any
+
+import orjson
+from flask.json.provider import DefaultJSONProvider
+
+_OPTIONS = orjson.OPT_NON_STR_KEYS
+
+
+def _default(value: Any) -> Any:
+    # What orjson leaves to the caller and the standard provider knew (Flask's
+    # DefaultJSONProvider: decimals as strings, objects with __html__).
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if hasattr(value, "__html__"):
+        return str(value.__html__())
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def dumps(value: Any) -> str:
+    """``json.dumps`` for storage: compact UTF-8 text, keys in insertion order."""
+    return orjson.dumps(value, default=_default, option=_OPTIONS).decode("utf-8")
+
+
+def loads(text: str | bytes) -> Any:
+    """``json.loads``."""
+    return orjson.loads(text)
+
+
+class OrjsonProvider(DefaultJSONProvider):
+    """Flask's JSON provider on orjson: same output as the default, keys sorted, not ASCII."""
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        """Serialise ``obj`` as the default provider would (sorted keys, UTF-8)."""
+        if kwargs:
+            # Callers asking for options of the json module (indent, separators...).
+            return super().dumps(obj, **kwargs)
+        # Dates and dataclasses go through _flask_default, as Flask writes them.
+        option = _OPTIONS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+        if self.sort_keys:
+            option |= orjson.OPT_SORT_KEYS
+        return orjson.dumps(obj, default=self._flask_default, option=option).decode("utf-8")
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        """Parse JSON text."""
+        if kwargs:
+            return super().loads(s, **kwargs)
+        return orjson.loads(s)
+
+    @staticmethod
+    def _flask_default(value: Any) -> Any:
+        # The default provider's conversions: HTTP dates, UUIDs and dataclasses as Flask does.
+        if isinstance(value, date):
+            from werkzeug.http import http_date
+
+            return http_date(value)
+        if isinstance(value, uuid.UUID):
+            return str(value)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return dataclasses.asdict(value)
+        return _default(value)
