@@ -119,13 +119,13 @@ class GroupCommitter:
             return
         self.batches += 1
         self.items += len(live)
-        import sys as _sys
-
-        if self.batches % 200 == 0:
-            print(
-                f"GC {os.getpid()} batches={self.batches} items={self.items} mean={self.items / self.batches:.2f}",
-                file=_sys.stderr,
-                flush=True,
+        if self.batches % 1000 == 0:
+            log.info(
+                "group commit %s: %d items in %d batches (%.1f a batch)",
+                self.name,
+                self.items,
+                self.batches,
+                self.items / self.batches,
             )
         try:
             self._commit([item for item, _future in live])
