@@ -8,8 +8,11 @@ Override any of these per deployment with gunicorn's own ``GUNICORN_CMD_ARGS``, 
 import multiprocessing
 
 bind = "127.0.0.1:8000"
-workers = multiprocessing.cpu_count() * 2 + 1
-threads = 2
+# One worker process per core, each with many threads: visit submissions in flight in one
+# process are stored together by its group commit thread (backend/group_commit.py), so a
+# process's threads share one transaction; see scripts/bench/README.md for the sweep.
+workers = max(2, multiprocessing.cpu_count())
+threads = 25
 worker_class = "gthread"
 timeout = 60
 graceful_timeout = 30

@@ -46,13 +46,19 @@ class OrjsonProvider(DefaultJSONProvider):
 
     def dumps(self, obj: Any, **kwargs: Any) -> str:
         """Serialise ``obj`` as the default provider would (sorted keys, UTF-8)."""
-        if kwargs:
-            # Callers asking for options of the json module (indent, separators...).
+        # Flask's responses ask for compact separators or, in debug mode, an indent of 2:
+        # both are orjson's. Other options of the json module go to the standard library.
+        indent = kwargs.get("indent")
+        separators = kwargs.get("separators", (",", ":"))
+        extra = set(kwargs) - {"indent", "separators"}
+        if extra or indent not in (None, 2) or tuple(separators) != (",", ":"):
             return super().dumps(obj, **kwargs)
         # Dates and dataclasses go through _flask_default, as Flask writes them.
         option = _OPTIONS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
         if self.sort_keys:
             option |= orjson.OPT_SORT_KEYS
+        if indent == 2:
+            option |= orjson.OPT_INDENT_2
         return orjson.dumps(obj, default=self._flask_default, option=option).decode("utf-8")
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:

@@ -33,8 +33,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import bindparam, literal, select, text, union_all
+from sqlalchemy import Boolean, Float, Integer, bindparam, select, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 
 from backend import jsonfast
 from backend.errors import DomainError
@@ -50,6 +51,7 @@ from backend.models import (
     Visit,
     utcnow,
 )
+from backend.models.base import UTCDateTime
 from backend.services import survey
 from backend.services.authenticity import (
     AuthenticitySettings,
@@ -125,8 +127,6 @@ _INSERT_CHECKS_SQLITE = text(
     ORDER BY e.key
     """
 )
-# The neighbour query for n submissions, per n (see _neighbours).
-_NEIGHBOUR_QUERIES: dict[int, Any] = {}
 
 
 @dataclass(eq=False)
@@ -240,8 +240,10 @@ def _ingest_batch(batch: list[Submission]) -> list[Submission]:
         with db.session.begin_nested():
             _write(works)
     except (IntegrityError, DomainError) as exc:
-        # Nothing of the batch was kept. Alone, each one replays a concurrent retry that won
-        # the race on client_uuid, or gets its own error.
+        # Nothing of the batch was kept (the visits' objects go too: they joined the session
+        # as stored rows, which the rollback does not undo). Alone, each one replays a
+        # concurrent retry that won the race on client_uuid, or gets its own error.
+        _forget_visits(works)
         if len(works) > 1:
             for work in works:
                 _ingest_batch([work.sub])
@@ -255,6 +257,14 @@ def _ingest_batch(batch: list[Submission]) -> list[Submission]:
             raise
         _replay(work, existing)
     return deferred
+
+
+def _forget_visits(works: list[_Work]) -> None:
+    for work in works:
+        visit, work.sub.visit = work.sub.visit, None
+        work.sub.visit_id, work.sub.created = None, False
+        if visit is not None and visit in db.session:
+            db.session.expunge(visit)
 
 
 def _stored_visits(client_uuids: list[str]) -> dict[str, Any]:
@@ -469,47 +479,147 @@ def _photo_ids(
     return sorted(ids)
 
 
-def _neighbour_query(count: int):
-    # For each of ``count`` submissions, the helper's located visits just before and just
-    # after it (impossible travel): one round trip with only the columns the check reads.
-    if count not in _NEIGHBOUR_QUERIES:
-        columns = (Visit.id, Visit.gps_lat, Visit.gps_lon, Visit.gps_captured_at)
-        parts = []
-        for n in range(count):
-            located = (Visit.helper_id == bindparam(f"helper_{n}"), Visit.gps_lat.is_not(None))
-            before = (
-                select(literal(n).label("n"), literal(True).label("before"), *columns)
-                .add_columns(Visit.ended_at.label("at"))
-                .where(*located, Visit.ended_at <= bindparam(f"started_{n}"))
-                .order_by(Visit.ended_at.desc())
-                .limit(1)
-                .subquery()
-            )
-            after = (
-                select(literal(n).label("n"), literal(False).label("before"), *columns)
-                .add_columns(Visit.started_at.label("at"))
-                .where(*located, Visit.started_at >= bindparam(f"ended_{n}"))
-                .order_by(Visit.started_at)
-                .limit(1)
-                .subquery()
-            )
-            parts.extend((select(before), select(after)))
-        if len(_NEIGHBOUR_QUERIES) > 256:
-            _NEIGHBOUR_QUERIES.clear()
-        _NEIGHBOUR_QUERIES[count] = union_all(*parts)
-    return _NEIGHBOUR_QUERIES[count]
+# A batch's visits in one INSERT of one JSON parameter, as the check rows: a multi-row VALUES
+# list of ~20 parameters a row is SQL text the driver must parse anew for every batch size
+# (psycopg caches only short statements), which cost more than the INSERT itself.
+_VISIT_COLUMNS = (
+    ("client_uuid", "text"),
+    ("body_hash", "text"),
+    ("household_id", "integer"),
+    ("helper_id", "integer"),
+    ("form_version_id", "integer"),
+    ("answers", "json"),
+    ("started_at", "timestamptz"),
+    ("ended_at", "timestamptz"),
+    ("received_at", "timestamptz"),
+    ("gps_lat", "double precision"),
+    ("gps_lon", "double precision"),
+    ("gps_accuracy", "double precision"),
+    ("gps_altitude", "double precision"),
+    ("gps_coord", "text"),
+    ("gps_raw_lat", "double precision"),
+    ("gps_raw_lon", "double precision"),
+    ("gps_captured_at", "timestamptz"),
+    ("distance_m", "double precision"),
+    ("flags", "json"),
+    ("flag_count", "integer"),
+    ("failed_check_count", "integer"),
+    ("review_status", "text"),
+    ("created_at", "timestamptz"),
+)
+_VISIT_TIMES = frozenset(name for name, kind in _VISIT_COLUMNS if kind == "timestamptz")
+_NAMES = ", ".join(name for name, _kind in _VISIT_COLUMNS)
+_INSERT_VISITS_PG = text(
+    f"""
+    INSERT INTO visits ({_NAMES})
+    SELECT {", ".join(f"r.{name}" for name, _kind in _VISIT_COLUMNS)}
+    FROM ROWS FROM (
+        json_to_recordset(CAST(:rows AS json))
+        AS ({", ".join(f"{name} {kind}" for name, kind in _VISIT_COLUMNS)})
+    ) WITH ORDINALITY AS r({_NAMES}, n)
+    ORDER BY r.n
+    RETURNING id, client_uuid
+    """
+)
+_INSERT_VISITS_SQLITE = text(
+    f"""
+    INSERT INTO visits ({_NAMES})
+    SELECT {", ".join(f"json_extract(e.value, '$.{name}')" for name, _kind in _VISIT_COLUMNS)}
+    FROM json_each(:rows) AS e
+    WHERE true
+    ORDER BY e.key
+    RETURNING id, client_uuid
+    """
+)
+
+
+# For each submission of a batch, its helper's located visits just before and just after it
+# (impossible travel): one statement of fixed text, whatever the batch's size, with the
+# submissions as one JSON parameter. Per dialect, as the check rows.
+_NEIGHBOURS_PG = text(
+    """
+    SELECT p.n AS n, b.before AS before, b.id AS id, b.gps_lat AS gps_lat,
+           b.gps_lon AS gps_lon, b.gps_captured_at AS gps_captured_at, b.at AS at
+    FROM json_to_recordset(CAST(:items AS json))
+         AS p(n integer, helper_id integer, started_at timestamptz, ended_at timestamptz)
+    CROSS JOIN LATERAL (
+        (SELECT true AS before, v.id, v.gps_lat, v.gps_lon, v.gps_captured_at, v.ended_at AS at
+         FROM visits AS v
+         WHERE v.helper_id = p.helper_id AND v.gps_lat IS NOT NULL
+           AND v.ended_at <= p.started_at
+         ORDER BY v.ended_at DESC LIMIT 1)
+        UNION ALL
+        (SELECT false, v.id, v.gps_lat, v.gps_lon, v.gps_captured_at, v.started_at
+         FROM visits AS v
+         WHERE v.helper_id = p.helper_id AND v.gps_lat IS NOT NULL
+           AND v.started_at >= p.ended_at
+         ORDER BY v.started_at LIMIT 1)
+    ) AS b
+    """
+)
+# SQLite has no LATERAL: the neighbour's id comes from a correlated subquery. Times are
+# compared as SQLite stores them (naive UTC text, see _sqlite_time).
+_NEIGHBOURS_SQLITE = text(
+    """
+    WITH p AS (
+        SELECT json_extract(e.value, '$.n') AS n,
+               json_extract(e.value, '$.helper_id') AS helper_id,
+               json_extract(e.value, '$.started_at') AS started_at,
+               json_extract(e.value, '$.ended_at') AS ended_at
+        FROM json_each(:items) AS e
+    )
+    SELECT p.n AS n, 1 AS before, v.id AS id, v.gps_lat AS gps_lat, v.gps_lon AS gps_lon,
+           v.gps_captured_at AS gps_captured_at, v.ended_at AS at
+    FROM p JOIN visits AS v ON v.id = (
+        SELECT b.id FROM visits AS b
+        WHERE b.helper_id = p.helper_id AND b.gps_lat IS NOT NULL
+          AND b.ended_at <= p.started_at
+        ORDER BY b.ended_at DESC LIMIT 1)
+    UNION ALL
+    SELECT p.n, 0, v.id, v.gps_lat, v.gps_lon, v.gps_captured_at, v.started_at
+    FROM p JOIN visits AS v ON v.id = (
+        SELECT a.id FROM visits AS a
+        WHERE a.helper_id = p.helper_id AND a.gps_lat IS NOT NULL
+          AND a.started_at >= p.ended_at
+        ORDER BY a.started_at LIMIT 1)
+    """
+)
+_NEIGHBOUR_COLUMNS = {
+    "n": Integer,
+    "before": Boolean,
+    "id": Integer,
+    "gps_lat": Float,
+    "gps_lon": Float,
+    "gps_captured_at": UTCDateTime,
+    "at": UTCDateTime,
+}
+_NEIGHBOURS = {
+    "postgresql": _NEIGHBOURS_PG.columns(**_NEIGHBOUR_COLUMNS),
+    "sqlite": _NEIGHBOURS_SQLITE.columns(**_NEIGHBOUR_COLUMNS),
+}
+
+
+def _sqlite_time(moment: datetime) -> str:
+    # How UTCDateTime is stored on SQLite: naive UTC in SQLAlchemy's DateTime text format.
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def _neighbours(works: list[_Work]) -> None:
     """Each submission's helper's located visits just before and after it (impossible travel)."""
     # Runs before the new visits are inserted, so none finds itself; a batch holds one
     # submission per helper, so none misses another of the same batch.
-    params: dict[str, Any] = {}
-    for n, work in enumerate(works):
-        params[f"helper_{n}"] = work.sub.actor.user_id
-        params[f"started_{n}"] = work.sub.data["started_at"]
-        params[f"ended_{n}"] = work.sub.data["ended_at"]
-    for row in db.session.execute(_neighbour_query(len(works)), params):
+    dialect = db.session.get_bind().dialect.name
+    as_text = _sqlite_time if dialect == "sqlite" else datetime.isoformat
+    items = [
+        {
+            "n": n,
+            "helper_id": work.sub.actor.user_id,
+            "started_at": as_text(work.sub.data["started_at"]),
+            "ended_at": as_text(work.sub.data["ended_at"]),
+        }
+        for n, work in enumerate(works)
+    ]
+    for row in db.session.execute(_NEIGHBOURS[dialect], {"items": jsonfast.dumps(items)}):
         point = HelperVisitPoint(
             at=row.gps_captured_at or row.at, lat=row.gps_lat, lon=row.gps_lon, visit_id=row.id
         )
@@ -524,6 +634,7 @@ def _write(works: list[_Work]) -> None:
     # flags are computed before the INSERT (one write of a row, not an INSERT and an UPDATE),
     # except for visits with photos, which must be linked to the visit's id first.
     settings = AuthenticitySettings.from_config(current_app.config)
+    now = utcnow()
     for work in works:
         sub = work.sub
         sub.visit = Visit(
@@ -538,21 +649,26 @@ def _write(works: list[_Work]) -> None:
             received_at=sub.received_at,
             review_status=ReviewStatus.UNREVIEWED,
             failed_check_count=sum(c.failed for c in work.checks),
-            **work.gps_columns,
+            flags=[],
+            flag_count=0,
+            distance_m=None,
+            created_at=now,
+            **{**dict.fromkeys(_GPS_COLUMNS), **work.gps_columns},
         )
         if not work.photo_ids:
             _set_flags(work, [], settings)
-        db.session.add(sub.visit)
-    with_photos = [w for w in works if w.photo_ids]
+    _insert_visits(works)
     photos: dict[int, list[Photo]] = {}
-    if with_photos:
-        db.session.flush()
-        for work in with_photos:
+    for work in works:
+        if work.photo_ids:
+            # Claiming a photo links it to the visit's id; the flags, which look at the
+            # photos, follow as an UPDATE of the row.
             photos[id(work)] = claim_photos(
                 actor=work.sub.actor, photo_ids=work.photo_ids, visit=work.sub.visit
             )
             _set_flags(work, photos[id(work)], settings)
-    db.session.flush()
+    if photos:
+        db.session.flush()
 
     for work in works:
         work.sub.visit.photo_ids = [p.id for p in photos.get(id(work), [])]
@@ -564,6 +680,49 @@ def _write(works: list[_Work]) -> None:
         _propose_location(work.sub.visit, work.household, work.fix)
     # Same transaction (and savepoint) as the visits: coverage counts a visit iff it exists.
     record_visits(entries=[(w.sub.visit, w.household, w.assigned_on_day) for w in works])
+
+
+_GPS_COLUMNS = (
+    "gps_lat",
+    "gps_lon",
+    "gps_accuracy",
+    "gps_altitude",
+    "gps_coord",
+    "gps_raw_lat",
+    "gps_raw_lon",
+    "gps_captured_at",
+)
+
+
+def _insert_visits(works: list[_Work]) -> None:
+    """INSERT the batch's visits in one statement; attach them to the session as stored rows."""
+    dialect = db.session.get_bind().dialect.name
+    as_text = _sqlite_time if dialect == "sqlite" else datetime.isoformat
+    rows = []
+    for work in works:
+        visit = work.sub.visit
+        row = {}
+        for name, _kind in _VISIT_COLUMNS:
+            value = getattr(visit, name)
+            row[name] = as_text(value) if name in _VISIT_TIMES and value is not None else value
+        rows.append(row)
+    statement = _INSERT_VISITS_PG if dialect == "postgresql" else _INSERT_VISITS_SQLITE
+    ids = dict(
+        (client_uuid, visit_id)
+        for visit_id, client_uuid in db.session.execute(statement, {"rows": jsonfast.dumps(rows)})
+    )
+    for work in works:
+        visit = work.sub.visit
+        visit.id = ids[visit.client_uuid]
+        # An object of a row that a rolled-back savepoint took away may still hold this id
+        # (SQLite reuses the ids of rolled-back rows): the new row is the one now.
+        stale = db.session.identity_map.get(db.session.identity_key(Visit, visit.id))
+        if stale is not None:
+            db.session.expunge(stale)
+        # The row is stored: the object joins the session as if loaded from it, with what was
+        # written as its state (unwritten columns, all NULL, load on first access).
+        make_transient_to_detached(visit)
+        db.session.add(visit)
 
 
 def _store_checks(works: list[_Work]) -> None:

@@ -62,6 +62,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
@@ -695,7 +696,9 @@ def run(cmd: list[str], env: dict, what: str) -> str:
 # --- in process -------------------------------------------------------------------------------
 
 
-def measure_in_process(fixture_path: Path, count: int, db_name: str, rounds: int = 3) -> None:
+def measure_in_process(
+    fixture_path: Path, count: int, db_name: str, rounds: int = 3, threads: int = 1
+) -> None:
     """``count`` submissions through Flask's test client, ``rounds`` times; print the costs.
 
     Runs inside the app (a subprocess with the bench's environment). Per request: SQL
@@ -754,11 +757,35 @@ def measure_in_process(fixture_path: Path, count: int, db_name: str, rounds: int
 
         profiler = cProfile.Profile()
         profiler.enable()
+
+    def post_many(r: int) -> None:
+        if threads == 1:
+            for i in range(count):
+                post(20 + r * count + i)
+            return
+        # Thread t posts for helpers t, t + threads, ... (a maker is not shared by threads),
+        # so that concurrent submissions reach the group commit as under a threaded server.
+        errors: list[BaseException] = []
+
+        def run(t: int) -> None:
+            try:
+                for i in range(t, count, threads):
+                    post(20 + r * count + i)
+            except BaseException as exc:
+                errors.append(exc)
+
+        workers = [threading.Thread(target=run, args=(t,)) for t in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        if errors:
+            raise errors[0]
+
     for r in range(rounds):
         pg0 = cpu_snapshot(-1, db_name)["postgres"]
         t0 = time.process_time()
-        for i in range(count):
-            post(20 + r * count + i)
+        post_many(r)
         cpu = time.process_time() - t0
         pg = cpu_snapshot(-1, db_name)["postgres"] - pg0
         print(
@@ -1118,6 +1145,13 @@ def main() -> None:
         help="instead of the HTTP runs: N submissions (x3 rounds) through Flask's test client; "
         "SQL statements and CPU per request",
     )
+    parser.add_argument(
+        "--in-process-threads",
+        type=int,
+        default=1,
+        metavar="T",
+        help="with --in-process: T threads submit at once (group commit batches them)",
+    )
     parser.add_argument("--output", default="/tmp/ingest_bench.txt")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, profile)")
     parser.add_argument("--setup", type=Path, help=argparse.SUPPRESS)
@@ -1129,7 +1163,9 @@ def main() -> None:
         setup_app(args.setup, args.helpers, args.photos, args.photo_visits)
         return
     if args.measure:
-        measure_in_process(args.measure, args.in_process, args.db_name)
+        measure_in_process(
+            args.measure, args.in_process, args.db_name, threads=args.in_process_threads
+        )
         return
     for text in (args.sweep or args.config).split(","):
         parse_config(text)
@@ -1232,6 +1268,8 @@ def main() -> None:
                         str(fixture_path),
                         "--in-process",
                         str(args.in_process),
+                        "--in-process-threads",
+                        str(args.in_process_threads),
                         "--db-name",
                         db_name,
                     ],
