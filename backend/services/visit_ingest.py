@@ -202,20 +202,18 @@ def ingest_visits(*, submissions: list[Submission]) -> list[Submission]:
 
 
 def _next_batch(todo: list[Submission]) -> tuple[list[Submission], list[Submission]]:
-    # At most one submission per helper and per client_uuid; order is kept within each.
-    batch: list[Submission] = []
-    later: list[Submission] = []
+    # The longest prefix with one submission per helper and per client_uuid: a batch is
+    # written in order, so keeping the batches in the submissions' order keeps every outcome
+    # that depends on order across helpers too (a photo's reuse by another household).
     helpers: set[int | None] = set()
     uuids: set[str] = set()
-    for sub in todo:
-        key = (sub.actor.user_id, str(sub.data.get("client_uuid")))
-        if key[0] in helpers or key[1] in uuids:
-            later.append(sub)
-        else:
-            batch.append(sub)
-            helpers.add(key[0])
-            uuids.add(key[1])
-    return batch, later
+    for index, sub in enumerate(todo):
+        helper, client_uuid = sub.actor.user_id, str(sub.data.get("client_uuid"))
+        if helper in helpers or client_uuid in uuids:
+            return todo[:index], todo[index:]
+        helpers.add(helper)
+        uuids.add(client_uuid)
+    return todo, []
 
 
 def _ingest_batch(batch: list[Submission]) -> list[Submission]:
@@ -296,7 +294,7 @@ def _replay(work: _Work, existing) -> None:
 
 
 def _resolve_households(works: list[_Work]) -> list[Submission]:
-    """Each submission's household and assignment; return those deferred (household repeats)."""
+    """Each submission's household and assignment; return those deferred (from a repeat on)."""
     tokens = [w.sub.data["card_token"] for w in works if w.sub.data.get("card_token")]
     cards = find_cards(tokens=tokens) if tokens else {}
     for work in works:
@@ -314,9 +312,8 @@ def _resolve_households(works: list[_Work]) -> list[Submission]:
     assignments: dict[int, list] = {}
     for row in db.session.execute(_ASSIGNMENTS_QUERY, {"household_ids": ids}):
         assignments.setdefault(row.household_id, []).append(row)
-    deferred: list[Submission] = []
     seen: set[int] = set()
-    for work in works:
+    for index, work in enumerate(works):
         if not work.ok:
             continue
         household = households.get(work.household_id)
@@ -324,12 +321,13 @@ def _resolve_households(works: list[_Work]) -> list[Submission]:
             work.fail(DomainError("household.not_found"))
             continue
         if household.id in seen:
-            deferred.append(work.sub)
-            continue
+            # A household's second submission, and all after it, wait for the next batch:
+            # the batch stays a prefix of the submissions, in their order (see _next_batch).
+            return [w.sub for w in works[index:] if w.ok]
         seen.add(household.id)
         work.household = household
         _authorise(work, assignments.get(household.id, []))
-    return deferred
+    return []
 
 
 def _authorise(work: _Work, assignments: list) -> None:
