@@ -79,7 +79,7 @@ class VisitCheck(Base):
     visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"), index=True)
     check_key: Mapped[str] = mapped_column(String(64))
     label: Mapped[str] = mapped_column(String(128))
-    area: Mapped[str] = mapped_column(String(32), index=True)
+    area: Mapped[str] = mapped_column(String(32))
     office_codes: Mapped[list] = mapped_column(JSON)
     passed: Mapped[bool] = mapped_column(Boolean)
     applicable: Mapped[bool] = mapped_column(Boolean, default=True)
