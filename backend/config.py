@@ -127,6 +127,9 @@ def load_config(overrides: dict | None = None) -> dict:
         # None: on, except under tests (ENV_NAME test or TESTING), which ask for it.
         "VISIT_GROUP_COMMIT": _env_bool("VISIT_GROUP_COMMIT", None),
         "VISIT_GROUP_COMMIT_MAX": _env_int("VISIT_GROUP_COMMIT_MAX", 64),
+        # Batches in flight at once per process, each its own transaction. More than one made
+        # smaller batches and cost more CPU a visit on 2 cores (scripts/bench/README.md).
+        "VISIT_GROUP_COMMIT_THREADS": _env_int("VISIT_GROUP_COMMIT_THREADS", 1),
         # Authenticity thresholds (see backend/services/authenticity.py for the defaults).
         **{
             key: _env_float(key, default)

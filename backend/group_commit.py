@@ -45,6 +45,7 @@ def init_app(app: Flask) -> None:
         app,
         lambda submissions: ingest_visits(submissions=submissions),
         max_batch=app.config["VISIT_GROUP_COMMIT_MAX"],
+        threads=app.config["VISIT_GROUP_COMMIT_THREADS"],
         name="visits",
     )
 
@@ -53,15 +54,24 @@ class GroupCommitter:
     """Run ``store(items)`` for items submitted by concurrent threads, a batch at a time."""
 
     def __init__(
-        self, app: Flask, store: Callable[[list[Any]], Any], *, max_batch: int, name: str
+        self,
+        app: Flask,
+        store: Callable[[list[Any]], Any],
+        *,
+        max_batch: int,
+        name: str,
+        threads: int = 1,
     ) -> None:
         self.app = app
         self.store = store
         self.max_batch = max(1, max_batch)
         self.name = name
+        # More than one thread: while one batch waits for the database, the next one is
+        # prepared, as two worker processes would (each batch is its own transaction).
+        self.threads = max(1, threads)
         self._queue: queue.SimpleQueue[tuple[Any, Future]] = queue.SimpleQueue()
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._workers: list[threading.Thread] = []
         self._pid: int | None = None
         self.batches = 0
         self.items = 0
@@ -81,21 +91,25 @@ class GroupCommitter:
         return future.result(timeout=timeout)
 
     def _ensure_thread(self) -> None:
-        # A forked worker (gunicorn) inherits the object but not the thread: start one per
+        # A forked worker (gunicorn) inherits the object but not the threads: start them per
         # process, on first use.
         pid = os.getpid()
-        if self._pid == pid and self._thread is not None and self._thread.is_alive():
+        if self._pid == pid and all(t.is_alive() for t in self._workers):
             return
         with self._lock:
-            if self._pid == pid and self._thread is not None and self._thread.is_alive():
-                return
             if self._pid != pid:
                 self._queue = queue.SimpleQueue()
-            self._pid = pid
-            self._thread = threading.Thread(
-                target=self._loop, name=f"group-commit-{self.name}", daemon=True
-            )
-            self._thread.start()
+                self._workers = []
+                self._pid = pid
+            self._workers = [t for t in self._workers if t.is_alive()]
+            while len(self._workers) < self.threads:
+                thread = threading.Thread(
+                    target=self._loop,
+                    name=f"group-commit-{self.name}-{len(self._workers)}",
+                    daemon=True,
+                )
+                thread.start()
+                self._workers.append(thread)
 
     def _loop(self) -> None:
         while True:
@@ -117,8 +131,9 @@ class GroupCommitter:
         live = [(item, future) for item, future in batch if future.set_running_or_notify_cancel()]
         if not live:
             return
-        self.batches += 1
-        self.items += len(live)
+        with self._lock:
+            self.batches += 1
+            self.items += len(live)
         if self.batches % 1000 == 0:
             log.info(
                 "group commit %s: %d items in %d batches (%.1f a batch)",

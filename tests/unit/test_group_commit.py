@@ -256,3 +256,28 @@ def test_the_app_gets_a_visit_committer_only_when_configured(lite_app, tmp_path)
     assert (committer.app, committer.max_batch, committer.name) == (on, 5, "visits")
     with on.app_context():
         db.engine.dispose()
+
+
+def test_two_threads_store_two_batches_at_once(lite_app):
+    # With threads=2 a second batch is stored while the first one is still in its store.
+    # (This store writes nothing: on SQLite a second writer would wait for the first.)
+    first_in, release = threading.Event(), threading.Event()
+    batches: list[list[str]] = []
+
+    def store(items):
+        batches.append(list(items))
+        if GATE in items:
+            first_in.set()
+            assert release.wait(10), "the test never released the first batch"
+
+    committer = GroupCommitter(lite_app, store, max_batch=MAX_BATCH, name="t", threads=2)
+    gate_thread, gate_outcome = _submit(lite_app, committer, GATE)
+    assert first_in.wait(5)
+    with lite_app.app_context():
+        # Answered by the other thread while the first batch is still open.
+        assert committer.submit("meanwhile", timeout=5) == "meanwhile"
+    assert batches == [[GATE], ["meanwhile"]]
+    assert len(committer._workers) == 2 and all(t.is_alive() for t in committer._workers)
+    release.set()
+    gate_thread.join(timeout=10)
+    assert gate_outcome == [GATE]
