@@ -132,18 +132,9 @@ def visit_body(
         "flags": [dict(flag) for flag in visit.flags],
         "failed_check_count": visit.failed_check_count,
         "review_status": visit.review_status,
-        "checks": [
-            {
-                "check_key": row["check_key"],
-                "label": row["label"],
-                "area": row["area"],
-                "office_codes": list(row["office_codes"]),
-                "passed": row["passed"],
-                "applicable": row["applicable"],
-                "evidence": dict(row["evidence"]),
-            }
-            for row in checks
-        ],
+        # The rows were built for this answer (services.visit_ingest), with exactly the
+        # schema's keys: nothing to convert or copy.
+        "checks": list(checks),
         "photo_ids": list(photo_ids),
     }
 

@@ -59,18 +59,22 @@ class CheckResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
+        # Runs for every check of every stored visit: the properties are inlined.
+        status = self.status
         return {
             "key": self.key,
             "label": self.label,
             "area": self.area,
             "area_label": self.area_label,
             "offices": list(self.offices),
-            "status": self.status,
-            "status_label": STATUS_LABELS[self.status],
-            "passed": self.passed,
-            "not_applicable": self.not_applicable,
+            "status": status,
+            "status_label": STATUS_LABELS[status],
+            "passed": status in (PASS, NOT_APPLICABLE),
+            "not_applicable": status == NOT_APPLICABLE,
             "question": self.question,
-            "answers": {k: _copied(v) for k, v in self.answers.items()},
+            "answers": {
+                k: v if type(v) in _PLAIN_TYPES else _copied(v) for k, v in self.answers.items()
+            },
             "failing_members": list(self.failing_members),
             "settings": dict(self.settings),
             "problem": self.problem,
