@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, jsonify
+from flask import jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import ValidationError
@@ -19,7 +19,6 @@ from backend.api.schemas.visits import (
     visit_body,
 )
 from backend.errors import translate_messages
-from backend.group_commit import VISIT_COMMITTER
 from backend.services import visits as visits_service
 
 URL_PREFIX = ""
@@ -49,13 +48,7 @@ class Visits(MethodView):
     def post(self, args):
         """Submit a visit; an identical retry returns the stored one (200)."""
         args["client_uuid"] = str(args["client_uuid"])
-        committer = current_app.extensions.get(VISIT_COMMITTER)
-        if committer is None:
-            visit, created = visits_service.submit_visit(actor=current_actor(), data=args)
-        else:
-            visit, created = visits_service.submit_visit_grouped(
-                actor=current_actor(), data=args, committer=committer
-            )
+        visit, created = visits_service.submit_visit(actor=current_actor(), data=args)
         if not created:
             return jsonify(VisitSchema().dump(_with_photos(visit))), 200
         # What was just stored, without reading it back (see visit_body).

@@ -80,17 +80,18 @@ _SURVEY_MEMBER_COLUMNS = ("id", "name", "birth_date", "relation", "sex", *MEMBER
 
 # The statements every batch runs, built once: building a SELECT costs about as much CPU as
 # executing it, and SQLAlchemy caches only the compiled SQL, not the construct.
-_IDS = {"expanding": True}
 _RETRY_QUERY = select(Visit.client_uuid, Visit.id, Visit.helper_id, Visit.body_hash).where(
-    Visit.client_uuid.in_(bindparam("client_uuids", **_IDS))
+    Visit.client_uuid.in_(bindparam("client_uuids", expanding=True))
 )
-_HOUSEHOLDS_QUERY = select(Household).where(Household.id.in_(bindparam("household_ids", **_IDS)))
+_HOUSEHOLDS_QUERY = select(Household).where(
+    Household.id.in_(bindparam("household_ids", expanding=True))
+)
 _ASSIGNMENTS_QUERY = select(
     Assignment.household_id, Assignment.helper_id, Assignment.start_date, Assignment.end_date
-).where(Assignment.household_id.in_(bindparam("household_ids", **_IDS)))
+).where(Assignment.household_id.in_(bindparam("household_ids", expanding=True)))
 _MEMBERS_QUERY = (
     select(Member.household_id, *[getattr(Member, name) for name in _SURVEY_MEMBER_COLUMNS])
-    .where(Member.household_id.in_(bindparam("household_ids", **_IDS)))
+    .where(Member.household_id.in_(bindparam("household_ids", expanding=True)))
     .order_by(Member.household_id, Member.id)
 )
 # A batch's check rows from one JSON array that the database expands: an executemany costs the
@@ -505,6 +506,7 @@ _VISIT_COLUMNS = (
     ("review_status", "text"),
     ("created_at", "timestamptz"),
 )
+_GPS_COLUMNS = tuple(name for name, _kind in _VISIT_COLUMNS if name.startswith("gps_"))
 _VISIT_TIMES = frozenset(name for name, kind in _VISIT_COLUMNS if kind == "timestamptz")
 _NAMES = ", ".join(name for name, _kind in _VISIT_COLUMNS)
 _INSERT_VISITS_PG = text(
@@ -597,6 +599,11 @@ _NEIGHBOURS = {
 }
 
 
+def _time_text(dialect: str):
+    """How a JSON parameter carries a timestamp to ``dialect`` (see _sqlite_time)."""
+    return _sqlite_time if dialect == "sqlite" else datetime.isoformat
+
+
 def _sqlite_time(moment: datetime) -> str:
     # How UTCDateTime is stored on SQLite: naive UTC in SQLAlchemy's DateTime text format.
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -607,7 +614,7 @@ def _neighbours(works: list[_Work]) -> None:
     # Runs before the new visits are inserted, so none finds itself; a batch holds one
     # submission per helper, so none misses another of the same batch.
     dialect = db.session.get_bind().dialect.name
-    as_text = _sqlite_time if dialect == "sqlite" else datetime.isoformat
+    as_text = _time_text(dialect)
     items = [
         {
             "n": n,
@@ -680,22 +687,10 @@ def _write(works: list[_Work]) -> None:
     record_visits(entries=[(w.sub.visit, w.household, w.assigned_on_day) for w in works])
 
 
-_GPS_COLUMNS = (
-    "gps_lat",
-    "gps_lon",
-    "gps_accuracy",
-    "gps_altitude",
-    "gps_coord",
-    "gps_raw_lat",
-    "gps_raw_lon",
-    "gps_captured_at",
-)
-
-
 def _insert_visits(works: list[_Work]) -> None:
     """INSERT the batch's visits in one statement; attach them to the session as stored rows."""
     dialect = db.session.get_bind().dialect.name
-    as_text = _sqlite_time if dialect == "sqlite" else datetime.isoformat
+    as_text = _time_text(dialect)
     rows = []
     for work in works:
         visit = work.sub.visit

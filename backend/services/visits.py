@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from backend.errors import CATALOGUE, DomainError
 from backend.extensions import db
+from backend.group_commit import VISIT_COMMITTER
 from backend.models import Household, Photo, ReviewStatus, Visit
 from backend.services.authz import (
     Actor,
@@ -37,23 +38,21 @@ def submit_visit(
 ) -> tuple[Visit, bool]:
     """Store one visit, or return the stored one for an identical retry (created=False).
 
-    A created visit carries ``photo_ids`` and ``check_rows`` (what was just stored), so that
-    the response need not read them back.
+    With the app's group commit (VISIT_GROUP_COMMIT) the visit is stored by it, with the
+    submissions of concurrent requests, in a transaction of its own; otherwise in the
+    request's. A created visit carries ``photo_ids`` and ``check_rows`` (what was just
+    stored), so that the response need not read them back.
     """
     require_authenticated(actor)
     submission = Submission(actor=actor, data=data)
     if received_at is not None:
         submission.received_at = received_at
-    ingest_visits(submissions=[submission])
+    committer = current_app.extensions.get(VISIT_COMMITTER)
+    if committer is None:
+        ingest_visits(submissions=[submission])
+    else:
+        committer.submit(submission)
     return visit_outcome(submission)
-
-
-def submit_visit_grouped(
-    *, actor: Actor, data: dict[str, Any], committer: Any
-) -> tuple[Visit, bool]:
-    """``submit_visit`` through a group committer: stored with the concurrent submissions."""
-    require_authenticated(actor)
-    return visit_outcome(committer.submit(Submission(actor=actor, data=data)))
 
 
 def visit_outcome(submission: Submission) -> tuple[Visit, bool]:
@@ -191,7 +190,6 @@ __all__ = [
     "get_visit",
     "list_visits",
     "submit_visit",
-    "submit_visit_grouped",
     "sync_visits",
     "visit_outcome",
 ]

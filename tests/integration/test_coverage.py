@@ -9,10 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 
-from backend import create_app
-from backend.config import test_database_url as configured_test_database
 from backend.extensions import db
 from backend.models import HouseholdVisitMonth, RegionVisitMonth, Visit
 from backend.services import coverage as coverage_service
@@ -25,7 +22,7 @@ from backend.services.rollups import (
     rebuild_household_months,
     region_sums_from_rows,
 )
-from scripts.pgtool import main as pgtool
+from tests import live_app
 from tests.factories import (
     AssignmentFactory,
     HouseholdFactory,
@@ -470,39 +467,8 @@ def test_rollup_follows_a_household_that_moves(client, login, world):
 @pytest.fixture
 def own_app(tmp_path):
     """The app on a fresh database of the kind the suite runs on (PostgreSQL or SQLite)."""
-    url = configured_test_database()
-    admin = name = None
-    if url and url.startswith("postgresql"):
-        parsed = make_url(url)
-        name = f"hhq_cov_{uuid.uuid4().hex[:10]}"
-        # psycopg (pgtool) takes a libpq URL, without SQLAlchemy's "+driver".
-        admin = parsed.set(drivername="postgresql", database="postgres").render_as_string(
-            hide_password=False
-        )
-        assert pgtool(["create", admin, name]) == 0
-        own_url = parsed.set(database=name).render_as_string(hide_password=False)
-    else:
-        own_url = f"sqlite:///{tmp_path / 'coverage.db'}"
-    app = create_app(
-        {
-            "ENV_NAME": "test",
-            "TESTING": True,
-            "DATABASE_URL": own_url,
-            "SECRET_KEY": "test-secret-key-0123456789",
-            "VAR_DIR": str(tmp_path),
-            "LOCAL_STORAGE_DIR": str(tmp_path / "storage"),
-        }
-    )
-    try:
-        with app.app_context():
-            upgrade()
+    with live_app.own_app(tmp_path, "cov", TESTING=True) as app:
         yield app
-    finally:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
-        if name:
-            pgtool(["drop", admin, name])
 
 
 def _rollup_rows():
