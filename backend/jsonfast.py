@@ -36,6 +36,16 @@ def dumps(value: Any) -> str:
     return orjson.dumps(value, default=_default, option=_OPTIONS).decode("utf-8")
 
 
+def dumps_sorted(value: Any) -> bytes:
+    """Compact UTF-8 JSON bytes with keys sorted at every level, as the API's answers are."""
+    return orjson.dumps(value, default=_default, option=_OPTIONS | orjson.OPT_SORT_KEYS)
+
+
+# Already serialised JSON, embedded as it is by ``dumps`` and by the API's JSON provider: what
+# was written to the database once need not be encoded again for the answer.
+Fragment = orjson.Fragment
+
+
 def loads(text: str | bytes) -> Any:
     """``json.loads``."""
     return orjson.loads(text)

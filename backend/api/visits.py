@@ -7,6 +7,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
+from backend import jsonfast
 from backend.api.context import current_actor
 from backend.api.schemas.common import page_body
 from backend.api.schemas.visits import (
@@ -55,7 +56,8 @@ class Visits(MethodView):
         body = visit_body(
             visit,
             form_version=args["form_version"],
-            checks=visit.check_rows,
+            # The rows as stored, serialised once for the database and the answer.
+            checks=jsonfast.Fragment(visit.check_rows_json),
             photo_ids=visit.photo_ids,
         )
         return jsonify(body), 201

@@ -95,37 +95,40 @@ _MEMBERS_QUERY = (
     .order_by(Member.household_id, Member.id)
 )
 # A batch's check rows from one JSON array that the database expands: an executemany costs the
-# driver a parameter set per row, 3-4 times the CPU of this. Rows go in in form order, so ids
-# (visit.checks' order) follow the form. json (not jsonb) keeps the evidence's text, key order
-# included, as given. On PostgreSQL json_to_recordset parses each element once (seven ->>
-# per row parsed it seven times: twice the database's CPU for these rows).
+# driver a parameter set per row, 3-4 times the CPU of this. The array holds each visit's id and
+# its rows exactly as the API answers them (serialised once, for both). Rows go in in form
+# order, so ids (visit.checks' order) follow the form. json (not jsonb) keeps the evidence's
+# text as given. On PostgreSQL json_to_recordset parses each element once (seven ->> per row
+# parsed it seven times: twice the database's CPU for these rows).
 _INSERT_CHECKS_PG = text(
     """
     INSERT INTO visit_checks
         (visit_id, check_key, label, area, office_codes, passed, applicable, evidence)
-    SELECT r.visit_id, r.check_key, r.label, r.area, r.office_codes, r.passed, r.applicable,
-           r.evidence
-    FROM ROWS FROM (
-        json_to_recordset(CAST(:rows AS json)) AS (
-            visit_id integer, check_key text, label text, area text, office_codes json,
-            passed boolean, applicable boolean, evidence json
+    SELECT v.visit_id, c.check_key, c.label, c.area, c.office_codes, c.passed, c.applicable,
+           c.evidence
+    FROM ROWS FROM (json_to_recordset(CAST(:rows AS json)) AS (visit_id integer, checks json))
+         WITH ORDINALITY AS v(visit_id, checks, n)
+    CROSS JOIN LATERAL ROWS FROM (
+        json_to_recordset(v.checks) AS (
+            check_key text, label text, area text, office_codes json, passed boolean,
+            applicable boolean, evidence json
         )
-    ) WITH ORDINALITY AS r(
-        visit_id, check_key, label, area, office_codes, passed, applicable, evidence, n
+    ) WITH ORDINALITY AS c(
+        check_key, label, area, office_codes, passed, applicable, evidence, m
     )
-    ORDER BY r.n
+    ORDER BY v.n, c.m
     """
 )
 _INSERT_CHECKS_SQLITE = text(
     """
     INSERT INTO visit_checks
         (visit_id, check_key, label, area, office_codes, passed, applicable, evidence)
-    SELECT json_extract(e.value, '$.visit_id'), json_extract(e.value, '$.check_key'),
-           json_extract(e.value, '$.label'), json_extract(e.value, '$.area'),
-           json_extract(e.value, '$.office_codes'), json_extract(e.value, '$.passed'),
-           json_extract(e.value, '$.applicable'), json_extract(e.value, '$.evidence')
-    FROM json_each(:rows) AS e
-    ORDER BY e.key
+    SELECT json_extract(v.value, '$.visit_id'), json_extract(c.value, '$.check_key'),
+           json_extract(c.value, '$.label'), json_extract(c.value, '$.area'),
+           json_extract(c.value, '$.office_codes'), json_extract(c.value, '$.passed'),
+           json_extract(c.value, '$.applicable'), json_extract(c.value, '$.evidence')
+    FROM json_each(:rows) AS v, json_each(v.value, '$.checks') AS c
+    ORDER BY v.key, c.key
     """
 )
 
@@ -720,28 +723,37 @@ def _insert_visits(works: list[_Work]) -> None:
 
 def _store_checks(works: list[_Work]) -> None:
     """Insert the batch's check rows in one statement; keep them as the API shows them."""
-    rows: list[dict[str, Any]] = []
+    parts: list[bytes] = []
     for work in works:
-        visit_rows = [
-            {
-                "check_key": check.key,
-                "label": check.label,
-                "area": check.area,
-                "office_codes": list(check.offices),
-                "passed": check.status in (survey.PASS, survey.NOT_APPLICABLE),
-                "applicable": check.status != survey.NOT_APPLICABLE,
-                "evidence": check.to_dict(),
-            }
-            for check in work.checks
-        ]
-        work.sub.visit.check_rows = visit_rows
-        rows.extend({"visit_id": work.sub.visit.id, **row} for row in visit_rows)
+        visit = work.sub.visit
+        rows = [_check_row(check) for check in work.checks]
+        encoded = jsonfast.dumps_sorted(rows)
+        # What the answer shows: the rows, and the same rows serialised (see api/visits.py).
+        visit.check_rows, visit.check_rows_json = rows, encoded
+        parts.append(b'{"visit_id":%d,"checks":%b}' % (visit.id, encoded))
         # visit.checks was never loaded; make sure a later read goes to the rows written here.
-        db.session.expire(work.sub.visit, ["checks"])
-    if rows:
+        db.session.expire(visit, ["checks"])
+    if parts:
         dialect = db.session.get_bind().dialect.name
         statement = _INSERT_CHECKS_PG if dialect == "postgresql" else _INSERT_CHECKS_SQLITE
-        db.session.execute(statement, {"rows": jsonfast.dumps(rows)})
+        db.session.execute(statement, {"rows": (b"[" + b",".join(parts) + b"]").decode()})
+
+
+_KEPT = frozenset({survey.PASS, survey.NOT_APPLICABLE})
+
+
+def _check_row(check: survey.CheckResult) -> dict[str, Any]:
+    # A visit_checks row with the schema's keys (VisitCheckSchema); the evidence is the result.
+    status = check.status
+    return {
+        "check_key": check.key,
+        "label": check.label,
+        "area": check.area,
+        "office_codes": list(check.offices),
+        "passed": status in _KEPT,
+        "applicable": status != survey.NOT_APPLICABLE,
+        "evidence": check.to_dict(shared=True),
+    }
 
 
 def _set_flags(work: _Work, photos: list[Photo], settings: AuthenticitySettings) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import orjson
 import pytest
 from sqlalchemy import select
 
@@ -67,6 +68,11 @@ def test_created_body_is_the_schema_dump_of_the_stored_visit(town, change):
     dumped = VisitSchema().dump(visit)
     assert built == dumped
     assert len(built["checks"]) == 26
+    # The answer embeds the rows as serialised for the database: the same rows, keys sorted.
+    assert orjson.loads(visit.check_rows_json) == built["checks"]
+    assert visit.check_rows_json == orjson.dumps(
+        built["checks"], option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+    )
     if change is _failing_far_short_gcj:
         assert built["failed_check_count"] == 1
         assert {f["code"] for f in built["flags"]} >= {

@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from backend import jsonfast
 from backend.api.schemas.common import PageQueryArgsSchema, page_of
 
 
@@ -106,7 +107,11 @@ VisitPageSchema = page_of(VisitSchema, "VisitPage")
 
 
 def visit_body(
-    visit: Any, *, form_version: int, checks: list[dict[str, Any]], photo_ids: list[int]
+    visit: Any,
+    *,
+    form_version: int,
+    checks: list[dict[str, Any]] | jsonfast.Fragment,
+    photo_ids: list[int],
 ) -> dict[str, Any]:
     """``VisitSchema().dump(visit)`` for a visit this request stored, built directly.
 
@@ -133,8 +138,9 @@ def visit_body(
         "failed_check_count": visit.failed_check_count,
         "review_status": visit.review_status,
         # The rows were built for this answer (services.visit_ingest), with exactly the
-        # schema's keys: nothing to convert or copy.
-        "checks": list(checks),
+        # schema's keys: nothing to convert or copy. Already serialised rows (a JSON
+        # fragment) go as they are.
+        "checks": checks if isinstance(checks, jsonfast.Fragment) else list(checks),
         "photo_ids": list(photo_ids),
     }
 

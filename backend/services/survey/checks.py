@@ -57,10 +57,18 @@ class CheckResult:
         """Nothing to check for this household (e.g. no child of school age)."""
         return self.status == NOT_APPLICABLE
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        # Runs for every check of every stored visit: the properties are inlined.
+    def to_dict(self, *, shared: bool = False) -> dict[str, Any]:
+        """A JSON-ready dict; ``shared``: its answers and settings are this result's own."""
+        # Runs for every check of every stored visit: the properties are inlined. Ingest
+        # serialises the dict at once, so it need not copy (shared=True).
         status = self.status
+        if shared and type(self.answers) is dict and type(self.settings) is dict:
+            answers, settings = self.answers, self.settings
+        else:
+            answers = {
+                k: v if type(v) in _PLAIN_TYPES else _copied(v) for k, v in self.answers.items()
+            }
+            settings = dict(self.settings)
         return {
             "key": self.key,
             "label": self.label,
@@ -72,11 +80,9 @@ class CheckResult:
             "passed": status in (PASS, NOT_APPLICABLE),
             "not_applicable": status == NOT_APPLICABLE,
             "question": self.question,
-            "answers": {
-                k: v if type(v) in _PLAIN_TYPES else _copied(v) for k, v in self.answers.items()
-            },
+            "answers": answers,
             "failing_members": list(self.failing_members),
-            "settings": dict(self.settings),
+            "settings": settings,
             "problem": self.problem,
         }
 
