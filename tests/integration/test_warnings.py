@@ -315,3 +315,45 @@ def test_queue_filters(client, town, login, admin):
     assert bad.status_code == 422
     assert bad.json["error"]["code"] == "request.validation"
     assert "status" in bad.json["error"]["fields"]["query"]
+
+
+def test_a_visit_appends_evidence_to_a_long_pending_flag_as_the_single_rule_does(
+    client, town, login
+):
+    """Batched ingest keeps a pending flag's first entry and latest ones, and counts them all."""
+    first = post_visit(client, town, login, **POOR_AND_IN_DEBT)
+    flag = db.session.scalar(
+        select(WarningFlag).where(
+            WarningFlag.household_id == town.household.id,
+            WarningFlag.reason == "income_below_line",
+        )
+    )
+    raised_by = flag.detail["evidence"][0]
+    # A flag pending for months: its first entry, MAX_EVIDENCE - 1 later ones, 30 in all.
+    later = [{"n": n} for n in range(warning_service.MAX_EVIDENCE - 1)]
+    flag.detail = {"evidence": [raised_by, *later], "evidence_count": 30, "note": "kept"}
+    loan = db.session.scalar(
+        select(WarningFlag).where(
+            WarningFlag.household_id == town.household.id,
+            WarningFlag.reason == "microloan_overdue",
+        )
+    )
+    # An older flag without a count: its entries are its count.
+    loan.detail = {"evidence": loan.detail["evidence"] * 3}
+    db.session.commit()
+
+    visit = post_visit(client, town, login, **dict(POOR_AND_IN_DEBT, income_per_capita=3300))
+
+    db.session.expire_all()
+    flag, loan = db.session.get(WarningFlag, flag.id), db.session.get(WarningFlag, loan.id)
+    entries = flag.detail["evidence"]
+    assert len(entries) == warning_service.MAX_EVIDENCE
+    assert entries[0] == raised_by and entries[0]["visit_id"] == first["id"]
+    assert entries[1:-1] == later[1:]
+    assert entries[-1]["visit_id"] == visit["id"]
+    assert entries[-1]["facts"] == {"income_per_capita": 3300, "line": 6000.0}
+    assert entries[-1]["source"] == "visit" and entries[-1]["text"] is None
+    assert flag.detail["evidence_count"] == 31
+    assert flag.detail["note"] == "kept"
+    assert len(loan.detail["evidence"]) == 4 and loan.detail["evidence_count"] == 4
+    assert loan.detail["evidence"][-1]["visit_id"] == visit["id"]
