@@ -114,6 +114,10 @@ def _register_request_boundary(app: Flask) -> None:
     @app.after_request
     def _commit_or_rollback(response):
         # One transaction per request: services only flush; this is the single commit.
+        if not db.session.registry.has():
+            # The request never used a session (a cached token, work handed to the group
+            # commit): nothing to commit, and no session to make just to end it.
+            return response
         if response.status_code < 400 or g.get("keep_changes"):
             try:
                 db.session.commit()

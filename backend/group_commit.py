@@ -84,7 +84,8 @@ class GroupCommitter:
         calling request's own session is closed first: it has only read (authentication),
         and its connection is better back in the pool than held while this waits.
         """
-        db.session.close()
+        if db.session.registry.has():
+            db.session.close()
         future: Future = Future()
         self._ensure_thread()
         self._queue.put((item, future))
