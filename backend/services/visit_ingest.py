@@ -684,8 +684,7 @@ def _write(works: list[_Work]) -> None:
     _store_checks(works)
     # Same transaction as the visits: a failing check's problem exists iff the visit does.
     apply_visits_checks(entries=[(w.sub.visit, w.household, w.checks, w.sub.actor) for w in works])
-    for work in works:
-        _propose_location(work.sub.visit, work.household, work.fix)
+    _propose_locations(works)
     # Same transaction (and savepoint) as the visits: coverage counts a visit iff it exists.
     record_visits(entries=[(w.sub.visit, w.household, w.assigned_on_day) for w in works])
 
@@ -796,23 +795,39 @@ def _visit_facts(work: _Work, photos: list[Photo]) -> VisitFacts:
     )
 
 
-def _propose_location(visit: Visit, household: Household, fix: GpsFix | None) -> None:
+# A household's pending location proposals (one read for the batch).
+_PENDING_PROPOSALS_QUERY = select(LocationProposal.household_id).where(
+    LocationProposal.household_id.in_(bindparam("household_ids", expanding=True)),
+    LocationProposal.status == "pending",
+)
+
+
+def _propose_locations(works: list[_Work]) -> None:
+    """A household without a location gets one proposed by its first well-located visit."""
     limit = current_app.config["VISIT_LOCATION_PROPOSAL_MAX_ACCURACY_M"]
-    if household.lat is not None or fix is None or not (0 < fix.accuracy_m <= limit):
+    candidates = [
+        w
+        for w in works
+        if w.household.lat is None and w.fix is not None and 0 < w.fix.accuracy_m <= limit
+    ]
+    if not candidates:
         return
-    pending = db.session.scalar(
-        select(LocationProposal.id).where(
-            LocationProposal.household_id == household.id, LocationProposal.status == "pending"
+    # A batch holds one visit per household, so none of these proposes twice.
+    pending = set(
+        db.session.scalars(
+            _PENDING_PROPOSALS_QUERY, {"household_ids": sorted(w.household.id for w in candidates)}
         )
     )
-    if pending is None:
+    for work in candidates:
+        if work.household.id in pending:
+            continue
         db.session.add(
             LocationProposal(
-                household_id=household.id,
-                visit_id=visit.id,
-                lat=fix.lat,
-                lon=fix.lon,
-                accuracy=fix.accuracy_m,
+                household_id=work.household.id,
+                visit_id=work.sub.visit.id,
+                lat=work.fix.lat,
+                lon=work.fix.lon,
+                accuracy=work.fix.accuracy_m,
             )
         )
 

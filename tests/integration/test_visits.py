@@ -149,6 +149,24 @@ def test_first_good_visit_proposes_a_location(client, town, login):
     assert proposal.lat == pytest.approx(29.81)
 
 
+def test_a_pending_proposal_is_not_proposed_again_nor_a_poor_fix(client, town, login):
+    town.household.lat = None
+    town.household.lon = None
+    headers = login(town.helper)
+    rough = _body(town.household, town.helper)
+    rough["gps"].update(lat=29.80, lon=106.05, accuracy=400)
+    assert client.post("/api/v1/visits", json=rough, headers=headers).status_code == 201
+    assert db.session.scalar(select(LocationProposal)) is None
+
+    for lat in (29.81, 29.82):
+        body = _body(town.household, town.helper)
+        body["gps"].update(lat=lat, lon=106.06, accuracy=8)
+        assert client.post("/api/v1/visits", json=body, headers=headers).status_code == 201
+
+    [proposal] = db.session.scalars(select(LocationProposal)).all()
+    assert proposal.lat == pytest.approx(29.81) and proposal.status == "pending"
+
+
 def test_visit_by_card_token(client, town, login):
     token = ensure_active_card(household=town.household).token
     body = _body(town.household, town.helper, household_id=None, card_token=token)
