@@ -23,9 +23,12 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import bindparam, func, select
+from sqlalchemy import text as sql_text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
+from backend import jsonfast
 from backend.errors import DomainError
 from backend.extensions import db
 from backend.models import (
@@ -118,14 +121,9 @@ def flag_household(
     """
     if reason not in WarningReason.ALL:
         raise ValueError(f"unknown warning reason {reason!r}")
-    evidence = {
-        "at": utcnow().isoformat(),
-        "source": source,
-        "visit_id": visit_id,
-        "report_id": report_id,
-        "facts": facts or {},
-        "text": (text or "").strip() or None,
-    }
+    evidence = _evidence(
+        source=source, facts=facts, text=text, visit_id=visit_id, report_id=report_id
+    )
     key = (household.id, reason)
     if known_pending is None:
         pending = _pending_flag(household.id, reason)
@@ -167,6 +165,25 @@ def flag_household(
     return pending, False
 
 
+def _evidence(
+    *,
+    source: str,
+    facts: dict[str, Any] | None,
+    text: str | None,
+    visit_id: int | None = None,
+    report_id: int | None = None,
+) -> dict[str, Any]:
+    # One evidence entry: the figures that triggered a flag and a person's words.
+    return {
+        "at": utcnow().isoformat(),
+        "source": source,
+        "visit_id": visit_id,
+        "report_id": report_id,
+        "facts": facts or {},
+        "text": (text or "").strip() or None,
+    }
+
+
 # A pending flag keeps the entry that raised it and the latest ones: a household visited
 # weekly for a year must not grow one JSON document without bound.
 MAX_EVIDENCE = 20
@@ -205,6 +222,9 @@ _PENDING_FLAGS_QUERY = (
     )
     .order_by(WarningFlag.id)
     .with_for_update()
+    # What the database holds now, even for a flag already in the session (its detail may
+    # have been set by a batch whose savepoint was rolled back: see evaluate_visits).
+    .execution_options(populate_existing=True)
 )
 
 
@@ -235,7 +255,17 @@ def evaluate_visits(*, entries: list[tuple[Visit, Household]]) -> list[WarningFl
         return []
     known = pending_flags(list({household.id for _v, household, *_rest in wanted}))
     raised = []
+    appended: list[WarningFlag] = []
     for visit, household, reason, facts, text in wanted:
+        pending = known.get((household.id, reason))
+        if pending is not None:
+            # flag_household's append, written below for all flags in one statement instead
+            # of an ORM UPDATE each (the detail is not marked changed: nothing to flush).
+            evidence = _evidence(source=SOURCE_VISIT, facts=facts, text=text, visit_id=visit.id)
+            set_committed_value(pending, "detail", _with_evidence(pending.detail, evidence))
+            appended.append(pending)
+            raised.append(pending)
+            continue
         flag, _new = flag_household(
             household=household,
             reason=reason,
@@ -247,7 +277,31 @@ def evaluate_visits(*, entries: list[tuple[Visit, Household]]) -> list[WarningFl
         )
         if flag is not None:
             raised.append(flag)
+    if appended:
+        dialect = db.session.get_bind().dialect.name
+        rows = [{"id": flag.id, "detail": flag.detail} for flag in appended]
+        db.session.execute(_SET_DETAILS[dialect], {"rows": jsonfast.dumps(rows)})
     return raised
+
+
+# New details of many flags from one JSON parameter (see evaluate_visits).
+_SET_DETAILS = {
+    "postgresql": sql_text(
+        """
+        UPDATE warning_flags AS w SET detail = r.detail
+        FROM json_to_recordset(CAST(:rows AS json)) AS r(id integer, detail json)
+        WHERE w.id = r.id
+        """
+    ),
+    "sqlite": sql_text(
+        """
+        UPDATE warning_flags SET detail = (
+            SELECT json_extract(e.value, '$.detail') FROM json_each(:rows) AS e
+            WHERE json_extract(e.value, '$.id') = warning_flags.id)
+        WHERE id IN (SELECT json_extract(e.value, '$.id') FROM json_each(:rows) AS e)
+        """
+    ),
+}
 
 
 def _visit_warnings(answers: dict[str, Any]) -> list[tuple[str, dict[str, Any], str | None]]:

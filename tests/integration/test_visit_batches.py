@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from backend.api.schemas.visits import VisitCreateSchema
 from backend.errors import DomainError, error_body
@@ -711,6 +712,42 @@ def test_a_photo_claimed_twice_fails_only_its_submission(town, write_sizes):
         town.household.id,
         town.other_household.id,
     }
+
+
+def test_a_rolled_back_batch_leaves_no_evidence_on_a_pending_flag(town, write_sizes, monkeypatch):
+    end = datetime.now(UTC) - timedelta(minutes=30)
+    earlier = _sub(
+        town.helper, _body(town.household, town.helper, end - timedelta(days=2), **HARDSHIP)
+    )
+    ingest_visits(submissions=[earlier])
+    [flag] = db.session.scalars(select(WarningFlag)).all()
+    assert len(flag.detail["evidence"]) == 1
+    h_b = _household(town, town.helper_b)
+    subs = [
+        _sub(town.helper, _body(town.household, town.helper, end, **HARDSHIP)),
+        _sub(town.helper_b, _body(h_b, town.helper_b, end)),
+    ]
+    real = visit_ingest.record_visits
+    failed = []
+
+    def fail_once(*, entries):
+        # The last write of the batch, after the flag's evidence was appended, fails once.
+        if not failed:
+            failed.append(len(entries))
+            raise IntegrityError("INSERT INTO household_visit_months", {}, Exception("lost"))
+        return real(entries=entries)
+
+    monkeypatch.setattr(visit_ingest, "record_visits", fail_once)
+
+    ingest_visits(submissions=subs)
+
+    # The batch was rolled back and each submission stored again on its own.
+    assert failed == [2] and write_sizes == [1, 2, 1, 1]
+    assert [(s.error, s.created) for s in subs] == [(None, True), (None, True)]
+    db.session.expire_all()
+    detail = db.session.get(WarningFlag, flag.id).detail
+    assert [e["visit_id"] for e in detail["evidence"]] == [earlier.visit_id, subs[0].visit_id]
+    assert detail["evidence_count"] == 2
 
 
 @pytest.mark.parametrize("racer", ["identical", "different"])
