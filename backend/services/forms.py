@@ -20,6 +20,7 @@ from backend.models import FormStatus, FormVersion, Office, Role, utcnow
 from backend.services import survey
 from backend.services.audit import record_event
 from backend.services.authz import ADMIN_ROLES, Actor, require_role
+from backend.services.survey.checks import CheckSpec, compile_checks
 from backend.services.survey.common import iter_questions
 
 STATUS_LABELS = {
@@ -226,6 +227,8 @@ class PublishedForm:
     definition: dict[str, Any]
     # Keys of the photo-slot questions, whose answers name the visit's photos.
     photo_keys: tuple[str, ...]
+    # The definition's checks, compiled once (survey.compile_checks).
+    check_plan: tuple[CheckSpec, ...] = ()
 
 
 def published_form_for_visit(*, version: int) -> PublishedForm:
@@ -257,6 +260,7 @@ def published_form_for_visit(*, version: int) -> PublishedForm:
             photo_keys=tuple(
                 q["key"] for _, q in iter_questions(definition) if q.get("type") == "photo"
             ),
+            check_plan=compile_checks(definition),
         )
         if key:
             if len(cache) >= _CACHE_MAX:

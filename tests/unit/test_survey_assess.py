@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from backend.services.survey import (
     assess,
     clean_answers,
+    compile_checks,
     evaluate_checks,
     validate_answers,
 )
@@ -63,3 +64,33 @@ def test_valid_answers_give_the_same_cleaned_answers_and_checks(data, line):
 @given(answers=random_answers | json_values, members=random_members)
 def test_any_answers_give_the_same_errors(answers, members):
     assert _assessed(answers, members, 6000) == _separately(answers, members, 6000)
+
+
+PLAN = compile_checks(DEFINITION)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=complete_answers(), line=st.integers(0, 20000))
+def test_a_compiled_plan_gives_the_same_checks(data, line):
+    members, complete = data
+    answers = clean_answers(DEFINITION, complete, members=members, visit_date=VISIT)
+    planned = assess(
+        DEFINITION,
+        answers,
+        members=members,
+        visit_date=VISIT,
+        settings={"income_monitoring_line": line},
+        plan=PLAN,
+    )
+    assert planned.checks and (planned.errors, planned.answers, planned.checks) == _assessed(
+        answers, members, line
+    )
+
+
+def test_a_plan_lists_every_check_in_form_order_with_what_it_reads():
+    checks = evaluate_checks(DEFINITION, {}, members=[], visit_date=VISIT)
+    assert [spec.key for spec in PLAN] == [c.key for c in checks]
+    dropout = next(spec for spec in PLAN if spec.per_member)
+    assert dropout.evidence_keys[0] == dropout.question
+    income = next(spec for spec in PLAN if spec.setting_names)
+    assert income.setting_names == ("income_monitoring_line",)

@@ -14,7 +14,9 @@ from backend.services.survey.checks import (
     UNANSWERED,
     Assessment,
     CheckResult,
+    CheckSpec,
     assess,
+    compile_checks,
     evaluate_checks,
 )
 from backend.services.survey.common import OFFICE_CODES, QUESTION_TYPES
@@ -33,8 +35,10 @@ __all__ = [
     "UNANSWERED",
     "Assessment",
     "CheckResult",
+    "CheckSpec",
     "assess",
     "clean_answers",
+    "compile_checks",
     "evaluate_checks",
     "load_default_definition",
     "prefill",

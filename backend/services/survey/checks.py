@@ -127,24 +127,78 @@ def evaluate_checks(
     return checks_of(definition, res, settings)
 
 
-def checks_of(
-    definition: Mapping[str, Any], res: Resolution, settings: Mapping[str, Any] | None = None
-) -> list[CheckResult]:
-    """The checks of an already resolved answer set (see ``evaluate_checks``)."""
-    values = merged_settings(definition, settings)
-    scope = res.scope(values)
-    by_id = {m["id"]: m for m in res.members}
+@dataclass(frozen=True)
+class CheckSpec:
+    """One check of a definition with what evaluating it needs (see ``compile_checks``)."""
+
+    key: str
+    label: str
+    area: str
+    area_label: str
+    offices: tuple[str, ...]
+    question: str
+    rule: Mapping[str, Any]
+    per_member: bool
+    # The answer keys its evidence shows (its question first) and the settings it reads.
+    evidence_keys: tuple[str, ...]
+    setting_names: tuple[str, ...]
+    problem: str | None
+
+
+def compile_checks(definition: Mapping[str, Any]) -> tuple[CheckSpec, ...]:
+    """The checks of a definition, in form order, with what they read worked out once.
+
+    A caller that evaluates many answer sets against one unchanging definition (visit ingest,
+    per published version) passes this to ``assess`` instead of walking the form each time.
+    """
     sections = {s["key"]: s for s in definition.get("sections") or ()}
-    results: list[CheckResult] = []
+    specs = []
     for _, question in iter_questions(definition):
         check = question.get("check")
         if not check:
             continue
         rule = check["rule"]
         qkey = question["key"]
-        per_member = question.get("per_member") is True
+        area = check["area"]
+        specs.append(
+            CheckSpec(
+                key=check["key"],
+                label=check["label"],
+                area=area,
+                area_label=sections.get(area, {}).get("label", area),
+                offices=tuple(check["offices"]),
+                question=qkey,
+                rule=rule,
+                per_member=question.get("per_member") is True,
+                evidence_keys=tuple(dict.fromkeys([qkey, *referenced_keys(rule)])),
+                setting_names=tuple(dict.fromkeys(referenced_settings(rule))),
+                problem=check.get("problem"),
+            )
+        )
+    return tuple(specs)
+
+
+def checks_of(
+    definition: Mapping[str, Any],
+    res: Resolution,
+    settings: Mapping[str, Any] | None = None,
+    *,
+    plan: Sequence[CheckSpec] | None = None,
+) -> list[CheckResult]:
+    """The checks of an already resolved answer set (see ``evaluate_checks``).
+
+    ``plan``: ``compile_checks(definition)``, when the caller keeps it.
+    """
+    values = merged_settings(definition, settings)
+    scope = res.scope(values)
+    by_id = {m["id"]: m for m in res.members}
+    all_members = [m["id"] for m in res.members]
+    results: list[CheckResult] = []
+    for spec in compile_checks(definition) if plan is None else plan:
+        rule = spec.rule
+        qkey = spec.question
         failing: list[str] = []
-        if per_member:
+        if spec.per_member:
             applicable = res.applicable.get(qkey, [])
             outcomes = [(mid, evaluate(rule, scope, by_id[mid])) for mid in applicable]
             failing = [mid for mid, outcome in outcomes if outcome is False]
@@ -158,7 +212,7 @@ def checks_of(
                 status = PASS
             shown_members = applicable
         else:
-            shown_members = [m["id"] for m in res.members]
+            shown_members = all_members
             applicable = res.applicable.get(qkey, False)
             if applicable is None:
                 status = UNANSWERED
@@ -168,27 +222,26 @@ def checks_of(
                 outcome = evaluate(rule, scope)
                 status = {True: PASS, False: FAIL, None: UNANSWERED}[outcome]
         evidence: dict[str, Any] = {}
-        for key in dict.fromkeys([qkey, *referenced_keys(rule)]):
+        for key in spec.evidence_keys:
             value = res.values.get(key)
             if key in res.per_member:
                 value = value or {}
                 evidence[key] = {mid: value.get(mid) for mid in shown_members}
             else:
                 evidence[key] = value
-        area = check["area"]
         results.append(
             CheckResult(
-                key=check["key"],
-                label=check["label"],
-                area=area,
-                area_label=sections.get(area, {}).get("label", area),
-                offices=tuple(check["offices"]),
+                key=spec.key,
+                label=spec.label,
+                area=spec.area,
+                area_label=spec.area_label,
+                offices=spec.offices,
                 status=status,
                 question=qkey,
                 answers=evidence,
                 failing_members=tuple(failing),
-                settings={name: values.get(name) for name in referenced_settings(rule)},
-                problem=check.get("problem"),
+                settings={name: values.get(name) for name in spec.setting_names},
+                problem=spec.problem,
             )
         )
     return results
@@ -210,6 +263,7 @@ def assess(
     members: Sequence[Mapping[str, Any]] | None,
     visit_date: Any,
     settings: Mapping[str, Any] | None = None,
+    plan: Sequence[CheckSpec] | None = None,
 ) -> Assessment:
     """``validate_answers``, ``clean_answers`` and ``evaluate_checks`` from one resolution.
 
@@ -217,9 +271,11 @@ def assess(
     form walked once instead of three times: when the answers have no errors, resolving the
     cleaned answers gives back the same effective values, since cleaning drops only empty
     answers and answers of questions or members whose condition is not definitely true, which
-    resolution ignores too. With errors, answers and checks are left empty.
+    resolution ignores too. With errors, answers and checks are left empty. ``plan``: see
+    ``compile_checks``.
     """
     res = resolve(definition, answers, members=members, visit_date=visit_date)
     if res.errors:
         return Assessment(errors=res.errors, answers={}, checks=[])
-    return Assessment(errors={}, answers=cleaned(res), checks=checks_of(definition, res, settings))
+    checks = checks_of(definition, res, settings, plan=plan)
+    return Assessment(errors={}, answers=cleaned(res), checks=checks)
