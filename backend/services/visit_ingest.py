@@ -95,40 +95,39 @@ _MEMBERS_QUERY = (
     .order_by(Member.household_id, Member.id)
 )
 # A batch's check rows from one JSON array that the database expands: an executemany costs the
-# driver a parameter set per row, 3-4 times the CPU of this. The array holds each visit's id and
-# its rows exactly as the API answers them (serialised once, for both). Rows go in in form
-# order, so ids (visit.checks' order) follow the form. json (not jsonb) keeps the evidence's
-# text as given. On PostgreSQL json_to_recordset parses each element once (seven ->> per row
-# parsed it seven times: twice the database's CPU for these rows).
+# driver a parameter set per row, 3-4 times the CPU of this. Each row is serialised once, as
+# the API answers it; the array gives it its visit's id in front (see _store_checks). Rows go
+# in in form order, so ids (visit.checks' order) follow the form. json (not jsonb) keeps the
+# evidence's text as given. On PostgreSQL json_to_recordset parses each element once (seven
+# ->> per row parsed it seven times; rows nested per visit, twice: a third more of the
+# database's CPU for these rows).
 _INSERT_CHECKS_PG = text(
     """
     INSERT INTO visit_checks
         (visit_id, check_key, label, area, office_codes, passed, applicable, evidence)
-    SELECT v.visit_id, c.check_key, c.label, c.area, c.office_codes, c.passed, c.applicable,
-           c.evidence
-    FROM ROWS FROM (json_to_recordset(CAST(:rows AS json)) AS (visit_id integer, checks json))
-         WITH ORDINALITY AS v(visit_id, checks, n)
-    CROSS JOIN LATERAL ROWS FROM (
-        json_to_recordset(v.checks) AS (
-            check_key text, label text, area text, office_codes json, passed boolean,
-            applicable boolean, evidence json
+    SELECT r.visit_id, r.check_key, r.label, r.area, r.office_codes, r.passed, r.applicable,
+           r.evidence
+    FROM ROWS FROM (
+        json_to_recordset(CAST(:rows AS json)) AS (
+            visit_id integer, check_key text, label text, area text, office_codes json,
+            passed boolean, applicable boolean, evidence json
         )
-    ) WITH ORDINALITY AS c(
-        check_key, label, area, office_codes, passed, applicable, evidence, m
+    ) WITH ORDINALITY AS r(
+        visit_id, check_key, label, area, office_codes, passed, applicable, evidence, n
     )
-    ORDER BY v.n, c.m
+    ORDER BY r.n
     """
 )
 _INSERT_CHECKS_SQLITE = text(
     """
     INSERT INTO visit_checks
         (visit_id, check_key, label, area, office_codes, passed, applicable, evidence)
-    SELECT json_extract(v.value, '$.visit_id'), json_extract(c.value, '$.check_key'),
-           json_extract(c.value, '$.label'), json_extract(c.value, '$.area'),
-           json_extract(c.value, '$.office_codes'), json_extract(c.value, '$.passed'),
-           json_extract(c.value, '$.applicable'), json_extract(c.value, '$.evidence')
-    FROM json_each(:rows) AS v, json_each(v.value, '$.checks') AS c
-    ORDER BY v.key, c.key
+    SELECT json_extract(e.value, '$.visit_id'), json_extract(e.value, '$.check_key'),
+           json_extract(e.value, '$.label'), json_extract(e.value, '$.area'),
+           json_extract(e.value, '$.office_codes'), json_extract(e.value, '$.passed'),
+           json_extract(e.value, '$.applicable'), json_extract(e.value, '$.evidence')
+    FROM json_each(:rows) AS e
+    ORDER BY e.key
     """
 )
 
@@ -727,10 +726,12 @@ def _store_checks(works: list[_Work]) -> None:
     for work in works:
         visit = work.sub.visit
         rows = [_check_row(check) for check in work.checks]
-        encoded = jsonfast.dumps_sorted(rows)
+        encoded = [jsonfast.dumps_sorted(row) for row in rows]
         # What the answer shows: the rows, and the same rows serialised (see api/visits.py).
-        visit.check_rows, visit.check_rows_json = rows, encoded
-        parts.append(b'{"visit_id":%d,"checks":%b}' % (visit.id, encoded))
+        visit.check_rows, visit.check_rows_json = rows, b"[" + b",".join(encoded) + b"]"
+        # Each row as the database takes it: the same object with the visit's id in front.
+        head = b'{"visit_id":%d,' % visit.id
+        parts.extend(head + row[1:] for row in encoded)
         # visit.checks was never loaded; make sure a later read goes to the rows written here.
         db.session.expire(visit, ["checks"])
     if parts:
