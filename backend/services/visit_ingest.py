@@ -149,6 +149,12 @@ class Submission:
     visit_id: int | None = None
     created: bool = False
     error: DomainError | None = None
+    # canonical_hash(data), taken where the submission is made: under the group commit that
+    # is the request's own thread, off the commit thread that stores every submission in turn.
+    body_hash: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.body_hash = canonical_hash(self.data)
 
 
 @dataclass(eq=False)
@@ -228,7 +234,7 @@ def _ingest_batch(batch: list[Submission]) -> list[Submission]:
             sub.error = DomainError("auth.required")
             continue
         visit_date = sub.data["ended_at"].astimezone(CHINA_TZ).date()
-        works.append(_Work(sub=sub, body_hash=canonical_hash(sub.data), visit_date=visit_date))
+        works.append(_Work(sub=sub, body_hash=sub.body_hash, visit_date=visit_date))
     works = _without_retries(works)
     deferred = _resolve_households(works)
     works = [w for w in works if w.ok and w.sub not in deferred]
