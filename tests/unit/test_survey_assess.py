@@ -37,13 +37,14 @@ def _separately(answers, members, line):
     return errors, cleaned, checks
 
 
-def _assessed(answers, members, line):
+def _assessed(answers, members, line, plan=None):
     result = assess(
         DEFINITION,
         answers,
         members=members,
         visit_date=VISIT,
         settings={"income_monitoring_line": line},
+        plan=plan,
     )
     return result.errors, result.answers, result.checks
 
@@ -74,17 +75,8 @@ PLAN = compile_checks(DEFINITION)
 def test_a_compiled_plan_gives_the_same_checks(data, line):
     members, complete = data
     answers = clean_answers(DEFINITION, complete, members=members, visit_date=VISIT)
-    planned = assess(
-        DEFINITION,
-        answers,
-        members=members,
-        visit_date=VISIT,
-        settings={"income_monitoring_line": line},
-        plan=PLAN,
-    )
-    assert planned.checks and (planned.errors, planned.answers, planned.checks) == _assessed(
-        answers, members, line
-    )
+    planned = _assessed(answers, members, line, plan=PLAN)
+    assert planned[2] and planned == _assessed(answers, members, line)
 
 
 def test_a_plan_lists_every_check_in_form_order_with_what_it_reads():
