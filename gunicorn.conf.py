@@ -29,8 +29,8 @@ errorlog = "-"
 # default thresholds a full collection walked them all every couple of seconds under load, a
 # 110-160 ms pause of every thread of the worker, and about a tenth of its CPU (visit ingest
 # bench, scripts/bench/README.md). Frozen, they are never walked again; a higher first
-# threshold (most of a request's objects die by reference counting anyway) leaves a worker a
-# handful of young collections a minute.
+# threshold (most of a request's objects die by reference counting anyway) leaves a busy worker
+# about one young collection every two seconds, of a few milliseconds.
 GC_THRESHOLD0 = 10_000
 
 
