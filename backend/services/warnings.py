@@ -117,7 +117,9 @@ def flag_household(
     ``facts`` are the figures that triggered it (income and line, hardship kinds…), ``text``
     a person's words (a remark, a report); both are kept as one evidence entry.
     ``known_pending``: the pending flags already read and locked (``pending_flags``) by a
-    caller flagging many households; updates are then left to the caller's next flush.
+    caller flagging many households. A flag found there gets its new detail as its loaded
+    state, unwritten: the caller writes the details of every flag returned as not new with
+    ``write_flag_details``, in one statement.
     """
     if reason not in WarningReason.ALL:
         raise ValueError(f"unknown warning reason {reason!r}")
@@ -157,12 +159,43 @@ def flag_household(
             pending = _pending_flag(household.id, reason)
             if pending is None:
                 raise
-    pending.detail = _with_evidence(pending.detail, evidence)
+    detail = _with_evidence(pending.detail, evidence)
     if known_pending is None:
+        pending.detail = detail
         db.session.flush()
     else:
+        set_committed_value(pending, "detail", detail)
         known_pending[key] = pending
     return pending, False
+
+
+def write_flag_details(flags: list[WarningFlag]) -> None:
+    """Write the details ``flag_household(known_pending=...)`` left unwritten, in one statement."""
+    if not flags:
+        return
+    dialect = db.session.get_bind().dialect.name
+    rows = [{"id": flag.id, "detail": flag.detail} for flag in flags]
+    db.session.execute(_SET_DETAILS[dialect], {"rows": jsonfast.dumps(rows)})
+
+
+# New details of many flags from one JSON parameter (see write_flag_details).
+_SET_DETAILS = {
+    "postgresql": sql_text(
+        """
+        UPDATE warning_flags AS w SET detail = r.detail
+        FROM json_to_recordset(CAST(:rows AS json)) AS r(id integer, detail json)
+        WHERE w.id = r.id
+        """
+    ),
+    "sqlite": sql_text(
+        """
+        UPDATE warning_flags SET detail = (
+            SELECT json_extract(e.value, '$.detail') FROM json_each(:rows) AS e
+            WHERE json_extract(e.value, '$.id') = warning_flags.id)
+        WHERE id IN (SELECT json_extract(e.value, '$.id') FROM json_each(:rows) AS e)
+        """
+    ),
+}
 
 
 def _evidence(
@@ -223,7 +256,7 @@ _PENDING_FLAGS_QUERY = (
     .order_by(WarningFlag.id)
     .with_for_update()
     # What the database holds now, even for a flag already in the session (its detail may
-    # have been set by a batch whose savepoint was rolled back: see evaluate_visits).
+    # have been set by a batch whose savepoint was rolled back: see flag_household).
     .execution_options(populate_existing=True)
 )
 
@@ -257,16 +290,7 @@ def evaluate_visits(*, entries: list[tuple[Visit, Household]]) -> list[WarningFl
     raised = []
     appended: list[WarningFlag] = []
     for visit, household, reason, facts, text in wanted:
-        pending = known.get((household.id, reason))
-        if pending is not None:
-            # flag_household's append, written below for all flags in one statement instead
-            # of an ORM UPDATE each (the detail is not marked changed: nothing to flush).
-            evidence = _evidence(source=SOURCE_VISIT, facts=facts, text=text, visit_id=visit.id)
-            set_committed_value(pending, "detail", _with_evidence(pending.detail, evidence))
-            appended.append(pending)
-            raised.append(pending)
-            continue
-        flag, _new = flag_household(
+        flag, new = flag_household(
             household=household,
             reason=reason,
             source=SOURCE_VISIT,
@@ -277,31 +301,10 @@ def evaluate_visits(*, entries: list[tuple[Visit, Household]]) -> list[WarningFl
         )
         if flag is not None:
             raised.append(flag)
-    if appended:
-        dialect = db.session.get_bind().dialect.name
-        rows = [{"id": flag.id, "detail": flag.detail} for flag in appended]
-        db.session.execute(_SET_DETAILS[dialect], {"rows": jsonfast.dumps(rows)})
+            if not new:
+                appended.append(flag)
+    write_flag_details(appended)
     return raised
-
-
-# New details of many flags from one JSON parameter (see evaluate_visits).
-_SET_DETAILS = {
-    "postgresql": sql_text(
-        """
-        UPDATE warning_flags AS w SET detail = r.detail
-        FROM json_to_recordset(CAST(:rows AS json)) AS r(id integer, detail json)
-        WHERE w.id = r.id
-        """
-    ),
-    "sqlite": sql_text(
-        """
-        UPDATE warning_flags SET detail = (
-            SELECT json_extract(e.value, '$.detail') FROM json_each(:rows) AS e
-            WHERE json_extract(e.value, '$.id') = warning_flags.id)
-        WHERE id IN (SELECT json_extract(e.value, '$.id') FROM json_each(:rows) AS e)
-        """
-    ),
-}
 
 
 def _visit_warnings(answers: dict[str, Any]) -> list[tuple[str, dict[str, Any], str | None]]:
