@@ -228,7 +228,7 @@ class PublishedForm:
     # Keys of the photo-slot questions, whose answers name the visit's photos.
     photo_keys: tuple[str, ...]
     # The definition's checks, compiled once (survey.compile_checks).
-    check_plan: tuple[CheckSpec, ...] = ()
+    check_plan: tuple[CheckSpec, ...]
 
 
 def published_form_for_visit(*, version: int) -> PublishedForm:

@@ -746,19 +746,15 @@ def _store_checks(works: list[_Work]) -> None:
         db.session.execute(statement, {"rows": (b"[" + b",".join(parts) + b"]").decode()})
 
 
-_KEPT = frozenset({survey.PASS, survey.NOT_APPLICABLE})
-
-
 def _check_row(check: survey.CheckResult) -> dict[str, Any]:
     # A visit_checks row with the schema's keys (VisitCheckSchema); the evidence is the result.
-    status = check.status
     return {
         "check_key": check.key,
         "label": check.label,
         "area": check.area,
         "office_codes": list(check.offices),
-        "passed": status in _KEPT,
-        "applicable": status != survey.NOT_APPLICABLE,
+        "passed": check.passed,
+        "applicable": not check.not_applicable,
         "evidence": check.to_dict(shared=True),
     }
 

@@ -25,12 +25,7 @@ from backend.services.authz import (
     household_scope,
     require_authenticated,
 )
-from backend.services.visit_ingest import (
-    VISITING_ROLES,
-    Submission,
-    canonical_hash,
-    ingest_visits,
-)
+from backend.services.visit_ingest import Submission, ingest_visits
 
 
 def submit_visit(
@@ -182,11 +177,9 @@ def visit_photo_ids(visit: Visit) -> list[int]:
 
 
 __all__ = [
-    "VISITING_ROLES",
     "ReviewStatus",
     "Submission",
     "SyncItem",
-    "canonical_hash",
     "get_visit",
     "list_visits",
     "submit_visit",
