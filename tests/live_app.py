@@ -58,20 +58,23 @@ def own_database_url(tmp_path: Path, prefix: str) -> Iterator[str]:
         pgtool(["drop", admin, name])
 
 
+def app_config(tmp_path: Path, database_url: str, **config: Any) -> dict[str, Any]:
+    """Settings of a test app of its own on ``database_url``; ``config`` adds settings."""
+    return {
+        "ENV_NAME": "test",
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "test-secret-key-0123456789",
+        "VAR_DIR": str(tmp_path),
+        "LOCAL_STORAGE_DIR": str(tmp_path / "storage"),
+        **config,
+    }
+
+
 @contextmanager
 def own_app(tmp_path: Path, prefix: str, **config: Any) -> Iterator[Flask]:
     """An app on a database of its own, migrated to the latest schema; ``config`` adds settings."""
     with own_database_url(tmp_path, prefix) as url:
-        app = create_app(
-            {
-                "ENV_NAME": "test",
-                "DATABASE_URL": url,
-                "SECRET_KEY": "test-secret-key-0123456789",
-                "VAR_DIR": str(tmp_path),
-                "LOCAL_STORAGE_DIR": str(tmp_path / "storage"),
-                **config,
-            }
-        )
+        app = create_app(app_config(tmp_path, url, **config))
         try:
             with app.app_context():
                 upgrade()

@@ -7,20 +7,15 @@ of its own (created and dropped here), and only when the suite runs on PostgreSQ
 from __future__ import annotations
 
 import threading
-import uuid
 
 import pytest
-from flask_migrate import upgrade
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 
-from backend import create_app
-from backend.config import test_database_url as configured_test_database
 from backend.extensions import db
 from backend.models import Visit
-from scripts.pgtool import main as pgtool
 from tests import factories
 from tests.integration.test_visits import _body
+from tests.live_app import on_postgresql, own_app
 
 pytestmark = pytest.mark.own_database
 
@@ -29,31 +24,10 @@ THREADS = 20
 
 @pytest.fixture
 def pg_app(tmp_path):
-    url = configured_test_database()
-    if not url or not url.startswith("postgresql"):
+    if not on_postgresql():
         pytest.skip("concurrency is proven on PostgreSQL; this run is on SQLite")
-    parsed = make_url(url)
-    name = f"hhq_conc_{uuid.uuid4().hex[:10]}"
-    admin = parsed.set(database="postgres").render_as_string(hide_password=False)
-    assert pgtool(["create", admin, name]) == 0
-    app = create_app(
-        {
-            "ENV_NAME": "test",
-            "TESTING": True,
-            "DATABASE_URL": parsed.set(database=name).render_as_string(hide_password=False),
-            "SECRET_KEY": "test-secret-key-0123456789",
-            "VAR_DIR": str(tmp_path),
-            "LOCAL_STORAGE_DIR": str(tmp_path / "storage"),
-        }
-    )
-    try:
-        with app.app_context():
-            upgrade()
+    with own_app(tmp_path, "conc", TESTING=True) as app:
         yield app
-    finally:
-        with app.app_context():
-            db.engine.dispose()
-        pgtool(["drop", admin, name])
 
 
 def _fire(app, body, headers):

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from backend import create_app
 from backend.extensions import db
 from backend.group_commit import VISIT_COMMITTER, GroupCommitter
+from tests.live_app import app_config
 
 # Not the session's rolled-back database: the committer's thread commits for real.
 pytestmark = pytest.mark.own_database
@@ -39,16 +40,7 @@ def lite_app(tmp_path):
     path = tmp_path / "gc.db"
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE items (name TEXT NOT NULL UNIQUE)")
-    app = create_app(
-        {
-            "ENV_NAME": "test",
-            "DATABASE_URL": f"sqlite:///{path}",
-            "SECRET_KEY": "test-secret-key-0123456789",
-            "VAR_DIR": str(tmp_path),
-            "LOCAL_STORAGE_DIR": str(tmp_path / "storage"),
-            "VISIT_GROUP_COMMIT": False,
-        }
-    )
+    app = create_app(app_config(tmp_path, f"sqlite:///{path}", VISIT_GROUP_COMMIT=False))
     app.db_path = path
     yield app
     with app.app_context():
@@ -241,15 +233,12 @@ def test_a_timeout_stops_the_wait_not_the_item(lite_app):
 def test_the_app_gets_a_visit_committer_only_when_configured(lite_app, tmp_path):
     assert VISIT_COMMITTER not in lite_app.extensions
     on = create_app(
-        {
-            "ENV_NAME": "test",
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'on.db'}",
-            "SECRET_KEY": "test-secret-key-0123456789",
-            "VAR_DIR": str(tmp_path),
-            "LOCAL_STORAGE_DIR": str(tmp_path / "storage"),
-            "VISIT_GROUP_COMMIT": True,
-            "VISIT_GROUP_COMMIT_MAX": 5,
-        }
+        app_config(
+            tmp_path,
+            f"sqlite:///{tmp_path / 'on.db'}",
+            VISIT_GROUP_COMMIT=True,
+            VISIT_GROUP_COMMIT_MAX=5,
+        )
     )
     committer = on.extensions[VISIT_COMMITTER]
     assert isinstance(committer, GroupCommitter)
