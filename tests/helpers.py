@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from datetime import datetime, timedelta
 
-from backend.models import Household, Problem, User
+from sqlalchemy import select
+
+from backend.extensions import db
+from backend.models import Household, Problem, User, Visit, VisitCheck
 from backend.services.problems import open_problem
 from tests.factories import PhotoFactory, default_answers
 
@@ -75,3 +79,16 @@ def make_problem(
     )
     assert created
     return problem
+
+
+def stored_check_results() -> int:
+    """How many check results the stored visits hold, having asserted that the rows of
+    visit_checks are exactly the results not passed (none of a visit not stored, none missing)."""
+    total = 0
+    expected: Counter = Counter()
+    for visit_id, results in db.session.execute(select(Visit.id, Visit.check_results)):
+        total += len(results)
+        expected.update((visit_id, r["check_key"]) for r in results if not r["passed"])
+    rows = db.session.execute(select(VisitCheck.visit_id, VisitCheck.check_key)).all()
+    assert Counter(tuple(row) for row in rows) == expected
+    return total

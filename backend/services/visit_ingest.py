@@ -94,13 +94,12 @@ _MEMBERS_QUERY = (
     .where(Member.household_id.in_(bindparam("household_ids", expanding=True)))
     .order_by(Member.household_id, Member.id)
 )
-# A batch's check rows from one JSON array that the database expands: an executemany costs the
-# driver a parameter set per row, 3-4 times the CPU of this. Each row is serialised once, as
-# the API answers it; the array gives it its visit's id in front (see _store_checks). Rows go
-# in in form order, so ids (visit.checks' order) follow the form. json (not jsonb) keeps the
-# evidence's text as given. On PostgreSQL json_to_recordset parses each element once (seven
-# ->> per row parsed it seven times; rows nested per visit, twice: a third more of the
-# database's CPU for these rows).
+# A batch's failing check rows (see VisitCheck) from one JSON array that the database expands:
+# an executemany costs the driver a parameter set per row, 3-4 times the CPU of this. Each row
+# is the result as serialised for the visit's check_results, with its visit's id in front (see
+# _store_failed_checks). Rows go in in form order. json (not jsonb) keeps the evidence's text
+# as given. On PostgreSQL json_to_recordset parses each element once (seven ->> per row parsed
+# it seven times).
 _INSERT_CHECKS_PG = text(
     """
     INSERT INTO visit_checks
@@ -137,7 +136,7 @@ class Submission:
     """One submitted visit and, once ingested, its outcome.
 
     Exactly one of these holds afterwards: ``error`` (the DomainError it gets), or
-    ``visit_id`` with ``created`` True (``visit`` is the new row, carrying ``check_rows`` and
+    ``visit_id`` with ``created`` True (``visit`` is the new row, carrying ``check_rows_json`` and
     ``photo_ids`` as stored, so that an answer need not read them back) or False (an
     identical retry of the stored visit ``visit_id``).
     """
@@ -512,6 +511,7 @@ _VISIT_COLUMNS = (
     ("flags", "json"),
     ("flag_count", "integer"),
     ("failed_check_count", "integer"),
+    ("check_results", "json"),
     ("review_status", "text"),
     ("created_at", "timestamptz"),
 )
@@ -669,6 +669,7 @@ def _write(works: list[_Work]) -> None:
             created_at=now,
             **{**dict.fromkeys(_GPS_COLUMNS), **work.gps_columns},
         )
+        _set_check_results(work)
         if not work.photo_ids:
             _set_flags(work, [], settings)
     _insert_visits(works)
@@ -687,7 +688,7 @@ def _write(works: list[_Work]) -> None:
     for work in works:
         work.sub.visit.photo_ids = [p.id for p in photos.get(id(work), [])]
         work.sub.visit_id, work.sub.created = work.sub.visit.id, True
-    _store_checks(works)
+    _store_failed_checks(works)
     # Same transaction as the visits: a failing check's problem exists iff the visit does.
     apply_visits_checks(entries=[(w.sub.visit, w.household, w.checks, w.sub.actor) for w in works])
     _propose_locations(works)
@@ -706,6 +707,8 @@ def _insert_visits(works: list[_Work]) -> None:
         for name, _kind in _VISIT_COLUMNS:
             value = getattr(visit, name)
             row[name] = as_text(value) if name in _VISIT_TIMES and value is not None else value
+        # Serialised once already (_set_check_results): embedded as it is.
+        row["check_results"] = jsonfast.Fragment(visit.check_rows_json)
         rows.append(row)
     statement = _INSERT_VISITS_PG if dialect == "postgresql" else _INSERT_VISITS_SQLITE
     ids = dict(
@@ -726,20 +729,29 @@ def _insert_visits(works: list[_Work]) -> None:
         db.session.add(visit)
 
 
-def _store_checks(works: list[_Work]) -> None:
-    """Insert the batch's check rows in one statement; keep them as the API shows them."""
+def _set_check_results(work: _Work) -> None:
+    # The visit's check_results, each row serialised once (keys sorted, as the API writes
+    # them): the same bytes go into the INSERT, the failing rows and the 201 answer.
+    visit = work.sub.visit
+    rows = [_check_row(check) for check in work.checks]
+    encoded = [jsonfast.dumps_sorted(row) for row in rows]
+    visit.check_results = rows
+    visit.check_rows_json = b"[" + b",".join(encoded) + b"]"
+    visit.failed_rows_json = [
+        row for row, check in zip(encoded, work.checks, strict=True) if not check.passed
+    ]
+
+
+def _store_failed_checks(works: list[_Work]) -> None:
+    """Insert the rows of the batch's checks that did not pass, in one statement."""
     parts: list[bytes] = []
     for work in works:
         visit = work.sub.visit
-        rows = [_check_row(check) for check in work.checks]
-        encoded = [jsonfast.dumps_sorted(row) for row in rows]
-        # What the answer shows: the rows, and the same rows serialised (see api/visits.py).
-        visit.check_rows, visit.check_rows_json = rows, b"[" + b",".join(encoded) + b"]"
-        # Each row as the database takes it: the same object with the visit's id in front.
+        # Each row as the database takes it: the result with the visit's id in front.
         head = b'{"visit_id":%d,' % visit.id
-        parts.extend(head + row[1:] for row in encoded)
-        # visit.checks was never loaded; make sure a later read goes to the rows written here.
-        db.session.expire(visit, ["checks"])
+        parts.extend(head + row[1:] for row in visit.failed_rows_json)
+        # visit.failed_checks was never loaded; a later read goes to the rows written here.
+        db.session.expire(visit, ["failed_checks"])
     if parts:
         dialect = db.session.get_bind().dialect.name
         statement = _INSERT_CHECKS_PG if dialect == "postgresql" else _INSERT_CHECKS_SQLITE
@@ -747,7 +759,7 @@ def _store_checks(works: list[_Work]) -> None:
 
 
 def _check_row(check: survey.CheckResult) -> dict[str, Any]:
-    # A visit_checks row with the schema's keys (VisitCheckSchema); the evidence is the result.
+    # A check result with the schema's keys (VisitCheckSchema); the evidence is the result.
     return {
         "check_key": check.key,
         "label": check.label,

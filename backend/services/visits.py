@@ -35,7 +35,7 @@ def submit_visit(
 
     With the app's group commit (VISIT_GROUP_COMMIT) the visit is stored by it, with the
     submissions of concurrent requests, in a transaction of its own; otherwise in the
-    request's. A created visit carries ``photo_ids`` and ``check_rows`` (what was just
+    request's. A created visit carries ``photo_ids`` and ``check_rows_json`` (what was just
     stored), so that the response need not read them back.
     """
     require_authenticated(actor)

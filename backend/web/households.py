@@ -107,10 +107,11 @@ def visit_timeline(visits: list[Visit], *, unmask: bool) -> list[dict[str, Any]]
                 "flags": [FLAG_TITLES.get(f.get("code"), f.get("code")) for f in visit.flags or []],
                 "review_label": REVIEW_STATUS_LABELS.get(visit.review_status, visit.review_status),
                 "invalid": visit.review_status == ReviewStatus.INVALID,
+                # Not passed first; in form order within each (the sort is stable).
                 "checks": sorted(
-                    (c for c in visit.checks if c.applicable), key=lambda c: (c.passed, c.id)
+                    (c for c in visit.check_results if c["applicable"]), key=lambda c: c["passed"]
                 ),
-                "failed": [c for c in visit.checks if c.applicable and not c.passed],
+                "failed": [c for c in visit.check_results if c["applicable"] and not c["passed"]],
                 "sections": answer_sections(
                     visit.form_version.definition, visit.answers or {}, members, unmask=unmask
                 ),

@@ -296,7 +296,7 @@ class County:
             return handover[0]
         return self.helper_of[hid]
 
-    def visits(self, full_checks_village: int, rollup_files: list) -> Iterator[tuple]:
+    def visits(self, rollup_files: list) -> Iterator[tuple]:
         """Visits household by household and month; collects failing checks as it goes, and
         writes each household-month's roll-up row (as ingest would leave it) to the file of
         its month, in COPY text format.
@@ -308,7 +308,6 @@ class County:
         rand, randrange = rng.random, rng.randrange
         vid = 0
         self.failing: list[tuple[int, int, int, date]] = []  # visit, household, check, day
-        self.full_check_visits: list[tuple[int, set[int]]] = []
         today = self.today
         now = ts(self.now)
         month_days = []
@@ -328,7 +327,6 @@ class County:
                 handover = self.handover.get(hid)
                 helper_now = self.helper_of[hid]
                 cadre = self.cadre_of[village]
-                full = village == full_checks_village
                 prefix = f"{hid}\t"
                 suffix = f"\t{self.hh_group[hid]}\t{village}\t{self.hh_category[hid]}\t"
                 visitors = 0
@@ -362,10 +360,6 @@ class County:
                         check = FAILING[randrange(len(FAILING))]
                         self.failing.append((vid, hid, check, day))
                         failed = 1
-                        if full:
-                            self.full_check_visits.append((vid, {check}))
-                    elif full:
-                        self.full_check_visits.append((vid, set()))
                     hour, minute = randrange(9), randrange(35)
                     ended = f"{ds} {hour:02d}:{minute + 25:02d}:00+00"
                     if not assigned:
@@ -410,19 +404,10 @@ class County:
         self.visit_count = vid
 
     def visit_checks(self) -> Iterator[tuple]:
-        """Failing checks of every visit; all 26 checks for the measured village's visits."""
-        cid = 0
-        full = {visit for visit, _ in self.full_check_visits}
-        for visit, _hid, check, _at in self.failing:
-            if visit in full:
-                continue
-            cid += 1
+        """The failing checks of every visit (visit_checks holds the checks not passed)."""
+        for cid, (visit, _hid, check, _at) in enumerate(self.failing, start=1):
             key, area, office = CHECKS[check]
             yield (cid, visit, key, key, area, f'["{office}"]', False, True, "{}")
-        for visit, failed in self.full_check_visits:
-            for index, (key, area, office) in enumerate(CHECKS):
-                cid += 1
-                yield (cid, visit, key, key, area, f'["{office}"]', index not in failed, True, "{}")
 
     def problems(self, target: int) -> Iterator[tuple]:
         """Problems of failing checks (one open at most per household and check), then reports
@@ -583,7 +568,6 @@ def load_county(conn, county: County, problems: int, rollup: bool) -> dict[str, 
     tables = ("visits", "visit_checks", "problems")
     for table in (*tables, "household_visit_months") if rollup else tables:
         ddl += drop_indexes(conn, table)
-    measured_village = county.village_ids[0]
     with contextlib.ExitStack() as files:
         months = [
             files.enter_context(tempfile.TemporaryFile("w+", encoding="utf-8"))
@@ -599,7 +583,7 @@ def load_county(conn, county: County, problems: int, rollup: bool) -> dict[str, 
                 "answers", "started_at", "ended_at", "received_at", "flags", "flag_count",
                 "failed_check_count", "review_status", "created_at",
             ],
-            county.visits(measured_village, months),
+            county.visits(months),
         )  # fmt: skip
         log(f"visits: {counts['visits']:,}")
         if rollup:

@@ -28,7 +28,6 @@ from backend.models import (
     RegionVisitMonth,
     Role,
     Visit,
-    VisitCheck,
     WarningFlag,
 )
 from backend.services import visit_ingest
@@ -46,7 +45,7 @@ from tests.factories import (
     VisitFactory,
     user_with_role,
 )
-from tests.helpers import gps_fix, visit_body
+from tests.helpers import gps_fix, stored_check_results, visit_body
 
 # Checks of the default survey (form version 1).
 CHECKS = 26
@@ -188,13 +187,10 @@ def _snapshot(subs):
             outcomes.append(("error", _error(sub)))
             continue
         visit = db.session.get(Visit, sub.visit_id)
-        checks = db.session.execute(
-            select(
-                VisitCheck.check_key, VisitCheck.passed, VisitCheck.applicable, VisitCheck.evidence
-            )
-            .where(VisitCheck.visit_id == visit.id)
-            .order_by(VisitCheck.id)
-        ).all()
+        checks = [
+            (c["check_key"], c["passed"], c["applicable"], c["evidence"])
+            for c in visit.check_results
+        ]
         photos = db.session.scalars(
             select(Photo.id).where(Photo.visit_id == visit.id).order_by(Photo.id)
         ).all()
@@ -264,7 +260,7 @@ def _snapshot(subs):
         "regions": regions,
         "proposals": proposals,
         "visits": _count(Visit),
-        "checks": _count(VisitCheck),
+        "checks": stored_check_results(),
     }
 
 
@@ -337,7 +333,7 @@ def test_a_mixed_batch_gives_each_submission_its_own_outcome(town):
         assert sub.created is True
         assert sub.visit.id == sub.visit_id
         assert (sub.visit.household_id, sub.visit.helper_id) == (body["household_id"], user.id)
-        assert len(sub.visit.check_rows) == CHECKS
+        assert len(sub.visit.check_results) == CHECKS
         assert sub.visit.photo_ids == photos
     assert len({sub.visit_id for sub in subs[:4]}) == 4
     retry = subs[4]
@@ -385,8 +381,8 @@ def test_a_mixed_batch_gives_each_submission_its_own_outcome(town):
     created_ids = {sub.visit_id for sub in subs[:4]}
     assert set(db.session.scalars(select(Visit.id))) == created_ids | {stored.id}
     for visit_id in created_ids | {stored.id}:
-        assert _count(VisitCheck, VisitCheck.visit_id == visit_id) == CHECKS
-    assert _count(VisitCheck) == CHECKS * 5
+        assert len(db.session.get(Visit, visit_id).check_results) == CHECKS
+    assert stored_check_results() == CHECKS * 5
     # The refused submissions' photos are still free (the conflicting one's are the stored
     # visit's).
     assert db.session.get(Photo, _slot_ids(stored_body)[0]).visit_id == stored.id
@@ -425,7 +421,7 @@ def test_the_same_client_uuid_twice_in_one_call(town):
         }
     }
     assert _count(Visit) == 1
-    assert _count(VisitCheck) == CHECKS
+    assert stored_check_results() == CHECKS
 
 
 # --------------------------------------------------------------------------------------------
@@ -702,7 +698,7 @@ def test_a_photo_claimed_twice_fails_only_its_submission(town, write_sizes):
     # Not even an object of the rolled-back row is left on it.
     assert (refused.visit, refused.visit_id, refused.created) == (None, None, False)
     assert set(db.session.scalars(select(Visit.id))) == {first.visit_id, third.visit_id}
-    assert _count(VisitCheck) == 2 * CHECKS
+    assert stored_check_results() == 2 * CHECKS
     assert db.session.get(Photo, taken).visit_id == first.visit_id
     assert _count(Photo, Photo.id.in_(own_photos), Photo.visit_id.is_not(None)) == 0
     # Nothing of the refused visit: no problem, no warning flag, no coverage.
@@ -795,7 +791,7 @@ def test_a_concurrent_retry_that_wins_the_race_is_replayed(town, write_sizes, mo
             }
         }
     assert set(db.session.scalars(select(Visit.id))) == {s.visit_id for s in subs[:2]} | {winner.id}
-    assert _count(VisitCheck) == 2 * CHECKS
+    assert stored_check_results() == 2 * CHECKS
     assert set(db.session.scalars(select(HouseholdVisitMonth.household_id))) == {
         town.household.id,
         h_b.id,
@@ -888,7 +884,7 @@ def test_sync_answers_a_mixed_list_item_by_item_in_order(client, town, login):
     ]
     assert set(results[7]["error"]["fields"]["json"]) >= {"answers", "form_version"}
     assert set(db.session.scalars(select(Visit.id))) == {stored_id, fresh_id, second_id}
-    assert _count(VisitCheck) == 3 * CHECKS
+    assert stored_check_results() == 3 * CHECKS
     shown = client.get(f"/api/v1/visits/{fresh_id}", headers=headers)
     assert shown.status_code == 200
     assert shown.json["failed_check_count"] == 1

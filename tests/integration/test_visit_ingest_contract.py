@@ -13,9 +13,14 @@ import orjson
 import pytest
 from sqlalchemy import select
 
-from backend.api.schemas.visits import VisitCreateSchema, VisitSchema, visit_body
+from backend.api.schemas.visits import (
+    VisitCheckSchema,
+    VisitCreateSchema,
+    VisitSchema,
+    visit_body,
+)
 from backend.extensions import db
-from backend.models import FormVersion
+from backend.models import FormVersion, VisitCheck
 from backend.services import forms as forms_service
 from backend.services import visits as visits_service
 from backend.services.auth import actor_for_user
@@ -60,10 +65,14 @@ def test_created_body_is_the_schema_dump_of_the_stored_visit(town, change):
     visit, created = visits_service.submit_visit(actor=actor_for_user(user=town.helper), data=data)
     assert created
     built = visit_body(
-        visit, form_version=data["form_version"], checks=visit.check_rows, photo_ids=visit.photo_ids
+        visit,
+        form_version=data["form_version"],
+        checks=visit.check_results,
+        photo_ids=visit.photo_ids,
     )
 
     # The schema reads checks, photos and the form version back from the database.
+    db.session.expire(visit, ["check_results"])
     visit.photo_ids = visits_service.visit_photo_ids(visit)
     dumped = VisitSchema().dump(visit)
     assert built == dumped
@@ -73,8 +82,14 @@ def test_created_body_is_the_schema_dump_of_the_stored_visit(town, change):
     assert visit.check_rows_json == orjson.dumps(
         built["checks"], option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
     )
+    # The checks that did not pass are also rows of visit_checks, as the answer shows them.
+    rows = db.session.scalars(
+        select(VisitCheck).where(VisitCheck.visit_id == visit.id).order_by(VisitCheck.id)
+    )
+    failing = [c for c in built["checks"] if not c["passed"]]
+    assert VisitCheckSchema(many=True).dump(rows) == failing
     if change is _failing_far_short_gcj:
-        assert built["failed_check_count"] == 1
+        assert built["failed_check_count"] == len(failing) == 1
         assert {f["code"] for f in built["flags"]} >= {
             "gps.far_from_household",
             "gps.mock_suspected",

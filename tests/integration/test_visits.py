@@ -63,7 +63,23 @@ def test_submit_visit_stores_checks_and_times(client, town, login):
     slots = [pid for k, ids in body["answers"].items() if k.startswith("photo_") for pid in ids]
     assert sorted(visit["photo_ids"]) == sorted(slots)
     assert datetime.fromisoformat(visit["received_at"]) > datetime.fromisoformat(visit["ended_at"])
-    assert _count(VisitCheck) == 26
+    # Every result is stored with the visit; only checks that did not pass are rows.
+    stored = db.session.scalar(select(Visit.check_results).where(Visit.id == visit["id"]))
+    assert stored == visit["checks"]
+    assert _count(VisitCheck) == 0
+
+
+def test_a_failing_check_is_also_a_row(client, town, login):
+    body = _body(town.household, town.helper)
+    body["answers"]["water_quality"] = False
+    resp = client.post("/api/v1/visits", json=body, headers=login(town.helper))
+    assert resp.status_code == 201, resp.json
+    failed = [c for c in resp.json["checks"] if not c["passed"]]
+    assert [c["check_key"] for c in failed] == ["water_quality"]
+    rows = db.session.execute(
+        select(VisitCheck.visit_id, VisitCheck.check_key, VisitCheck.evidence)
+    )
+    assert [tuple(r) for r in rows] == [(resp.json["id"], "water_quality", failed[0]["evidence"])]
 
 
 def test_identical_retry_returns_stored_visit(client, town, login):

@@ -96,7 +96,7 @@ class VisitSchema(Schema):
     flags = fields.List(fields.Dict(), dump_only=True)
     failed_check_count = fields.Integer(dump_only=True)
     review_status = fields.String(dump_only=True)
-    checks = fields.List(fields.Nested(VisitCheckSchema), dump_only=True)
+    checks = fields.List(fields.Nested(VisitCheckSchema), attribute="check_results", dump_only=True)
     photo_ids = fields.List(fields.Integer(), dump_only=True)
 
     def _gps(self, visit):
