@@ -14,7 +14,9 @@ bind = "127.0.0.1:8000"
 # process's threads share one transaction; see scripts/bench/README.md for the sweep.
 workers = max(2, multiprocessing.cpu_count())
 threads = 25
-worker_class = "gthread"
+# gthread, except that a worker leaves new connections to a sibling holding fewer: keep-alive
+# clients would otherwise often sit two to one on the workers (backend/gunicorn_worker.py).
+worker_class = "backend.gunicorn_worker.BalancedThreadWorker"
 timeout = 60
 graceful_timeout = 30
 keepalive = 5

@@ -640,7 +640,8 @@ def start_gunicorn(app: str, config: str, env: dict, log: Path, args, extra=()) 
     port = free_port()
     cmd = [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", *extra, app]
     cmd += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
-    cmd += ["--worker-class", kind, "--threads", str(threads)]
+    # gthread is the config file's threaded worker (the project's, which balances connections).
+    cmd += ["--threads", str(threads)] + (["--worker-class", kind] if kind == "sync" else [])
     if args.max_requests is not None and "--max-requests" not in extra:
         cmd += ["--max-requests", str(args.max_requests)]
     env = {
