@@ -12,6 +12,7 @@ import pytest
 import redis
 from sqlalchemy import func, select
 
+from backend.api import report_limits
 from backend.extensions import db, limiter
 from backend.models import (
     AuditLog,
@@ -830,3 +831,21 @@ def test_a_report_of_sudden_hardship_raises_an_early_warning_flag(client, town, 
     assert [(f.reason, f.source, f.status) for f in flags] == [
         ("sudden_hardship", "report", "pending")
     ]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "limited"),
+    [
+        ("POST", "/api/v1/reports", True),
+        ("POST", "/api/v1/reports/photos", True),
+        ("POST", "/q/sometoken", True),
+        ("GET", "/api/v1/reports/areas", False),
+        ("GET", "/api/v1/reports/ABCD2345", False),
+        ("POST", "/api/v1/visits", False),
+        ("POST", "/api/v1/photos", False),
+        ("GET", "/no/such/page", False),
+    ],
+)
+def test_the_limiter_skips_only_views_without_limits(app, method, path, limited):
+    with app.test_request_context(path, method=method):
+        assert report_limits.unlimited_request() is not limited
