@@ -185,19 +185,20 @@ class _Work:
 
 def canonical_hash(data: dict[str, Any]) -> str:
     """SHA-256 of a submission in canonical form (sorted keys, UTC times, no volatile fields)."""
-
-    def _norm(value: Any) -> Any:
-        if isinstance(value, datetime):
-            return value.astimezone(UTC).isoformat()
-        if isinstance(value, dict):
-            return {str(k): _norm(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [_norm(v) for v in value]
-        return value
-
-    body = {k: _norm(v) for k, v in data.items() if k not in _VOLATILE_FIELDS}
-    encoded = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    body = {k: v for k, v in data.items() if k not in _VOLATILE_FIELDS}
+    # Times are written as UTC instants where the encoder meets them (a walk of the whole
+    # body in Python first cost more than the encoding). The text must never change: stored
+    # visits keep the hash taken when they were stored (tests/unit/test_canonical_hash.py).
+    encoded = json.dumps(
+        body, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_utc_text
+    )
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+
+
+def _utc_text(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    raise TypeError(f"{type(value).__name__} is not part of a submission")
 
 
 def ingest_visits(*, submissions: list[Submission]) -> list[Submission]:
