@@ -102,7 +102,11 @@ class BalancedThreadWorker(ThreadWorker):
 
     @property
     def worker_connections(self) -> int:
-        """gunicorn's cap, or the connections held now while a sibling should take new ones."""
+        """gunicorn's cap, or the connections held now while a sibling should take new ones.
+
+        gthread reads this once per turn of its loop, to decide whether to accept; each read
+        also publishes this worker's count for its siblings.
+        """
         if self._slot is None or not self.alive:
             return self._max_connections
         now = time.monotonic()

@@ -518,6 +518,7 @@ _VISIT_COLUMNS = (
 )
 _GPS_COLUMNS = tuple(name for name, _kind in _VISIT_COLUMNS if name.startswith("gps_"))
 _VISIT_TIMES = frozenset(name for name, kind in _VISIT_COLUMNS if kind == "timestamptz")
+_ROW_COLUMNS = tuple(name for name, _kind in _VISIT_COLUMNS if name != "check_results")
 _NAMES = ", ".join(name for name, _kind in _VISIT_COLUMNS)
 _INSERT_VISITS_PG = text(
     f"""
@@ -704,12 +705,11 @@ def _insert_visits(works: list[_Work]) -> None:
     rows = []
     for work in works:
         visit = work.sub.visit
-        row = {}
-        for name, _kind in _VISIT_COLUMNS:
+        # The check results are serialised already (_set_check_results): embedded as they are.
+        row = {"check_results": jsonfast.Fragment(visit.check_rows_json)}
+        for name in _ROW_COLUMNS:
             value = getattr(visit, name)
             row[name] = as_text(value) if name in _VISIT_TIMES and value is not None else value
-        # Serialised once already (_set_check_results): embedded as it is.
-        row["check_results"] = jsonfast.Fragment(visit.check_rows_json)
         rows.append(row)
     statement = _INSERT_VISITS_PG if dialect == "postgresql" else _INSERT_VISITS_SQLITE
     ids = dict(
