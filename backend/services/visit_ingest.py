@@ -160,7 +160,6 @@ class Submission:
 class _Work:
     # What one submission needs between validation and its writes.
     sub: Submission
-    body_hash: str
     visit_date: date
     household_id: int | None = None
     household: Household | None = None
@@ -173,6 +172,8 @@ class _Work:
     photo_ids: list[int] = field(default_factory=list)
     previous: HelperVisitPoint | None = None
     following: HelperVisitPoint | None = None
+    # The serialised rows of the checks that did not pass (_set_check_results).
+    failed_rows: list[bytes] = field(default_factory=list)
 
     def fail(self, error: DomainError) -> None:
         if self.sub.error is None:
@@ -234,7 +235,7 @@ def _ingest_batch(batch: list[Submission]) -> list[Submission]:
             sub.error = DomainError("auth.required")
             continue
         visit_date = sub.data["ended_at"].astimezone(CHINA_TZ).date()
-        works.append(_Work(sub=sub, body_hash=sub.body_hash, visit_date=visit_date))
+        works.append(_Work(sub=sub, visit_date=visit_date))
     works = _without_retries(works)
     deferred = _resolve_households(works)
     works = [w for w in works if w.ok and w.sub not in deferred]
@@ -296,7 +297,7 @@ def _without_retries(works: list[_Work]) -> list[_Work]:
 
 
 def _replay(work: _Work, existing) -> None:
-    if existing.helper_id != work.sub.actor.user_id or existing.body_hash != work.body_hash:
+    if existing.helper_id != work.sub.actor.user_id or existing.body_hash != work.sub.body_hash:
         work.fail(DomainError("visit.conflict", details={"visit_id": existing.id}))
     else:
         work.sub.visit_id, work.sub.created = existing.id, False
@@ -655,7 +656,7 @@ def _write(works: list[_Work]) -> None:
         sub = work.sub
         sub.visit = Visit(
             client_uuid=sub.data["client_uuid"],
-            body_hash=work.body_hash,
+            body_hash=work.sub.body_hash,
             household_id=work.household.id,
             helper_id=sub.actor.user_id,
             form_version_id=work.form.id,
@@ -738,7 +739,7 @@ def _set_check_results(work: _Work) -> None:
     encoded = [jsonfast.dumps_sorted(row) for row in rows]
     visit.check_results = rows
     visit.check_rows_json = b"[" + b",".join(encoded) + b"]"
-    visit.failed_rows_json = [
+    work.failed_rows = [
         row for row, check in zip(encoded, work.checks, strict=True) if not check.passed
     ]
 
@@ -750,7 +751,7 @@ def _store_failed_checks(works: list[_Work]) -> None:
         visit = work.sub.visit
         # Each row as the database takes it: the result with the visit's id in front.
         head = b'{"visit_id":%d,' % visit.id
-        parts.extend(head + row[1:] for row in visit.failed_rows_json)
+        parts.extend(head + row[1:] for row in work.failed_rows)
         # visit.failed_checks was never loaded; a later read goes to the rows written here.
         db.session.expire(visit, ["failed_checks"])
     if parts:

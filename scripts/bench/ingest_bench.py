@@ -827,6 +827,7 @@ PHASES = [
     ("auth: before_request → authenticate_token", "authenticate_token", "services/auth.py", 1),
     ("body: JSON + VisitCreateSchema.load (webargs)", "parse", "webargs/core.py", 1),
     ("hand-over: submit_visit (group commit wait)", "submit_visit", "services/visits.py", 1),
+    ("canonical_hash (of the submission)", "canonical_hash", "services/visit_ingest.py", 2),
     ("response: visit_body", "visit_body", "schemas/visits.py", 1),
     ("response: jsonify", "jsonify", "flask/json/__init__.py", 1),
     ("after_request: commit", "_commit_or_rollback", "backend/app.py", 1),
@@ -836,7 +837,6 @@ PHASES = [
         "services/visit_ingest.py",
         0,
     ),
-    ("canonical_hash", "canonical_hash", "services/visit_ingest.py", 1),
     ("_without_retries (retry lookup)", "_without_retries", "services/visit_ingest.py", 1),
     (
         "_resolve_households (+ cards, assignments)",
@@ -850,7 +850,13 @@ PHASES = [
     ("_neighbours (impossible travel)", "_neighbours", "services/visit_ingest.py", 1),
     ("_set_flags (photo reuse, assess_visit)", "_set_flags", "services/visit_ingest.py", 1),
     ("_insert_visits", "_insert_visits", "services/visit_ingest.py", 1),
-    ("_store_checks (INSERT the check rows)", "_store_checks", "services/visit_ingest.py", 1),
+    ("_set_check_results (rows serialised)", "_set_check_results", "services/visit_ingest.py", 1),
+    (
+        "_store_failed_checks (INSERT rows not passed)",
+        "_store_failed_checks",
+        "services/visit_ingest.py",
+        1,
+    ),
     (
         "apply_visits_checks (problems, warnings)",
         "apply_visits_checks",

@@ -65,10 +65,11 @@ def upgrade():
 
 
 def downgrade():
-    # Every result becomes a row again, in form order (ids follow it, as before).
+    # Every result becomes a row again, in form order (ids follow it, as before). A visit
+    # without results keeps the rows it has.
     op.execute(
         "DELETE FROM visit_checks WHERE visit_id IN "
-        "(SELECT id FROM visits WHERE check_results IS NOT NULL)"
+        "(SELECT id FROM visits WHERE json_array_length(check_results) > 0)"
     )
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
