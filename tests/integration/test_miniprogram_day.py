@@ -77,10 +77,12 @@ def _wait_for(url: str, proc: subprocess.Popen, log: Path, seconds: float = 60) 
         if proc.poll() is not None:
             raise AssertionError(f"{url} exited early:\n{log.read_text(errors='replace')[-4000:]}")
         try:
-            requests.get(url, timeout=1)
-            return
+            # Only our server's 200 counts: anything else on the port is not it.
+            if requests.get(url, timeout=1).status_code == 200:
+                return
         except requests.RequestException:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)
     raise AssertionError(f"{url} did not answer:\n{log.read_text(errors='replace')[-4000:]}")
 
 
@@ -127,13 +129,15 @@ def day(tmp_path_factory):
     # A database of its own: PostgreSQL when the suite runs there, dropped at the end.
     database = ExitStack()
     url = database.enter_context(own_database_url(tmp, "day"))
-    port = _free_port()
-    api_base = f"http://127.0.0.1:{port}"
-    # The fake WeChat server runs in this process (as in tests/wechat_fixtures.py).
+    # The fake WeChat server runs in this process (as in tests/wechat_fixtures.py). It binds
+    # its port before the API's is chosen: the kernel may hand a port just probed free to the
+    # next bind, and then the API's checks would reach the fake WeChat server.
     fake_wechat = make_server(
         "127.0.0.1", 0, create_fake_wechat_app(), threaded=True, request_handler=QuietRequestHandler
     )
     wechat_base = f"http://127.0.0.1:{fake_wechat.server_port}"
+    port = _free_port()
+    api_base = f"http://127.0.0.1:{port}"
     bindir = Path(sys.executable).parent
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("HHQ_", "TEST_DATABASE"))},
