@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 from flask.json.provider import DefaultJSONProvider
+from psycopg.types.json import Json as PgJson
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS
 
@@ -44,6 +45,30 @@ def dumps_sorted(value: Any) -> bytes:
 # Already serialised JSON, embedded as it is by ``dumps`` and by the API's JSON provider: what
 # was written to the database once need not be encoded again for the answer.
 Fragment = orjson.Fragment
+
+
+def _dumps_bytes(value: Any) -> bytes:
+    return orjson.dumps(value, default=_default, option=_OPTIONS)
+
+
+def json_param(value: Any, *, dialect: str) -> Any:
+    """``value`` as the JSON text parameter of a statement (``CAST(:p AS json)``, ``json_each``).
+
+    On PostgreSQL the driver takes orjson's UTF-8 bytes as they are: a batch's parameter is
+    ~100 kB, and a str would be decoded here only for psycopg to encode it again. Already
+    serialised ``bytes`` are sent as they are. SQLite's driver takes text.
+    """
+    if dialect == "postgresql":
+        if isinstance(value, bytes):
+            return PgJson(value, dumps=_bytes_as_they_are)
+        return PgJson(value, dumps=_dumps_bytes)
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    return dumps(value)
+
+
+def _bytes_as_they_are(value: bytes) -> bytes:
+    return value
 
 
 def loads(text: str | bytes) -> Any:

@@ -250,7 +250,7 @@ def record_visits(*, entries: Sequence[tuple[Visit, Household, bool]]) -> None:
     rows.sort(key=lambda v: (v["household_id"], v["month"]))
     dialect = db.session.get_bind().dialect.name
     if dialect == "postgresql":
-        db.session.execute(_RECORD_VISITS_PG, {"rows": jsonfast.dumps(rows)})
+        db.session.execute(_RECORD_VISITS_PG, {"rows": jsonfast.json_param(rows, dialect=dialect)})
         return
     statement = _upsert(dialect)
     if len(rows) == 1:

@@ -636,7 +636,9 @@ def _neighbours(works: list[_Work]) -> None:
         }
         for n, work in enumerate(works)
     ]
-    for row in db.session.execute(_NEIGHBOURS[dialect], {"items": jsonfast.dumps(items)}):
+    for row in db.session.execute(
+        _NEIGHBOURS[dialect], {"items": jsonfast.json_param(items, dialect=dialect)}
+    ):
         point = HelperVisitPoint(
             at=row.gps_captured_at or row.at, lat=row.gps_lat, lon=row.gps_lon, visit_id=row.id
         )
@@ -715,7 +717,9 @@ def _insert_visits(works: list[_Work]) -> None:
     statement = _INSERT_VISITS_PG if dialect == "postgresql" else _INSERT_VISITS_SQLITE
     ids = dict(
         (client_uuid, visit_id)
-        for visit_id, client_uuid in db.session.execute(statement, {"rows": jsonfast.dumps(rows)})
+        for visit_id, client_uuid in db.session.execute(
+            statement, {"rows": jsonfast.json_param(rows, dialect=dialect)}
+        )
     )
     for work in works:
         visit = work.sub.visit
@@ -757,7 +761,8 @@ def _store_failed_checks(works: list[_Work]) -> None:
     if parts:
         dialect = db.session.get_bind().dialect.name
         statement = _INSERT_CHECKS_PG if dialect == "postgresql" else _INSERT_CHECKS_SQLITE
-        db.session.execute(statement, {"rows": (b"[" + b",".join(parts) + b"]").decode()})
+        rows = b"[" + b",".join(parts) + b"]"
+        db.session.execute(statement, {"rows": jsonfast.json_param(rows, dialect=dialect)})
 
 
 def _check_row(check: survey.CheckResult) -> dict[str, Any]:

@@ -25,8 +25,7 @@ from flask import current_app
 from sqlalchemy import bindparam, func, select
 from sqlalchemy import text as sql_text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm import defer, selectinload
 
 from backend import jsonfast
 from backend.errors import DomainError
@@ -117,9 +116,7 @@ def flag_household(
     ``facts`` are the figures that triggered it (income and line, hardship kinds…), ``text``
     a person's words (a remark, a report); both are kept as one evidence entry.
     ``known_pending``: the pending flags already read and locked (``pending_flags``) by a
-    caller flagging many households. A flag found there gets its new detail as its loaded
-    state, unwritten: the caller writes the details of every flag returned as not new with
-    ``write_flag_details``, in one statement.
+    caller flagging many households; a flag created here is added to it.
     """
     if reason not in WarningReason.ALL:
         raise ValueError(f"unknown warning reason {reason!r}")
@@ -159,39 +156,74 @@ def flag_household(
             pending = _pending_flag(household.id, reason)
             if pending is None:
                 raise
-    detail = _with_evidence(pending.detail, evidence)
-    if known_pending is None:
-        pending.detail = detail
-        db.session.flush()
-    else:
-        set_committed_value(pending, "detail", detail)
-        known_pending[key] = pending
+    pending.detail = _with_evidence(pending.detail, evidence)
+    db.session.flush()
     return pending, False
 
 
-def write_flag_details(flags: list[WarningFlag]) -> None:
-    """Write the details ``flag_household(known_pending=...)`` left unwritten, in one statement."""
-    if not flags:
+def append_flag_evidence(entries: list[tuple[WarningFlag, dict[str, Any]]]) -> None:
+    """Append one evidence entry to each of several stored flags, in one statement.
+
+    The database appends (``_with_evidence``'s rule: the first entry and the latest ones are
+    kept), so a flag's detail, up to ``MAX_EVIDENCE`` entries, is never read into Python nor
+    written back whole: a household visited every week would otherwise cost a read and a
+    write of twenty entries a visit. At most one entry per flag.
+    """
+    if not entries:
         return
     dialect = db.session.get_bind().dialect.name
-    rows = [{"id": flag.id, "detail": flag.detail} for flag in flags]
-    db.session.execute(_SET_DETAILS[dialect], {"rows": jsonfast.dumps(rows)})
+    rows = [{"id": flag.id, "evidence": evidence} for flag, evidence in entries]
+    db.session.execute(
+        _APPEND_EVIDENCE[dialect],
+        {"rows": jsonfast.json_param(rows, dialect=dialect), "max": MAX_EVIDENCE},
+    )
+    for flag, _evidence_entry in entries:
+        # A loaded detail is stale now: a later read goes to the row.
+        db.session.expire(flag, ["detail"])
 
 
-# New details of many flags from one JSON parameter (see write_flag_details).
-_SET_DETAILS = {
+# Evidence appended to many flags from one JSON parameter (see append_flag_evidence). A full
+# list drops its second entry, so that the first (what raised the flag) and the latest stay.
+_APPEND_EVIDENCE = {
     "postgresql": sql_text(
         """
-        UPDATE warning_flags AS w SET detail = r.detail
-        FROM json_to_recordset(CAST(:rows AS json)) AS r(id integer, detail json)
+        UPDATE warning_flags AS w SET detail = (
+            SELECT (
+                COALESCE(w.detail::jsonb, '{}'::jsonb) || jsonb_build_object(
+                    'evidence',
+                    CASE WHEN jsonb_array_length(old.evidence) >= :max
+                        THEN old.evidence - 1 ELSE old.evidence END
+                    || jsonb_build_array(r.evidence),
+                    'evidence_count',
+                    COALESCE((w.detail ->> 'evidence_count')::integer,
+                             jsonb_array_length(old.evidence)) + 1
+                )
+            )::json
+            FROM (SELECT COALESCE(w.detail::jsonb -> 'evidence', '[]'::jsonb) AS evidence) AS old
+        )
+        FROM json_to_recordset(CAST(:rows AS json)) AS r(id integer, evidence jsonb)
         WHERE w.id = r.id
         """
     ),
     "sqlite": sql_text(
         """
         UPDATE warning_flags SET detail = (
-            SELECT json_extract(e.value, '$.detail') FROM json_each(:rows) AS e
-            WHERE json_extract(e.value, '$.id') = warning_flags.id)
+            SELECT json_set(
+                COALESCE(warning_flags.detail, '{}'),
+                '$.evidence', json_insert(
+                    CASE WHEN json_array_length(old.evidence) >= :max
+                        THEN json_remove(old.evidence, '$[1]') ELSE old.evidence END,
+                    '$[#]', json(json_extract(e.value, '$.evidence'))
+                ),
+                '$.evidence_count',
+                COALESCE(json_extract(warning_flags.detail, '$.evidence_count'),
+                         json_array_length(old.evidence)) + 1
+            )
+            FROM json_each(:rows) AS e,
+                (SELECT COALESCE(json_extract(warning_flags.detail, '$.evidence'), '[]')
+                    AS evidence) AS old
+            WHERE json_extract(e.value, '$.id') = warning_flags.id
+        )
         WHERE id IN (SELECT json_extract(e.value, '$.id') FROM json_each(:rows) AS e)
         """
     ),
@@ -255,8 +287,10 @@ _PENDING_FLAGS_QUERY = (
     )
     .order_by(WarningFlag.id)
     .with_for_update()
-    # What the database holds now, even for a flag already in the session (its detail may
-    # have been set by a batch whose savepoint was rolled back: see flag_household).
+    # Evidence is appended in the database (append_flag_evidence): the detail is not read.
+    .options(defer(WarningFlag.detail))
+    # What the database holds now, even for a flag already in the session (a batch whose
+    # savepoint was rolled back may have changed it).
     .execution_options(populate_existing=True)
 )
 
@@ -288,9 +322,17 @@ def evaluate_visits(*, entries: list[tuple[Visit, Household]]) -> list[WarningFl
         return []
     known = pending_flags(list({household.id for _v, household, *_rest in wanted}))
     raised = []
-    appended: list[WarningFlag] = []
+    appended: list[tuple[WarningFlag, dict[str, Any]]] = []
     for visit, household, reason, facts, text in wanted:
-        flag, new = flag_household(
+        pending = known.get((household.id, reason))
+        if pending is not None:
+            evidence = _evidence(
+                source=SOURCE_VISIT, facts=facts, text=text, visit_id=visit.id, report_id=None
+            )
+            appended.append((pending, evidence))
+            raised.append(pending)
+            continue
+        flag, _new = flag_household(
             household=household,
             reason=reason,
             source=SOURCE_VISIT,
@@ -301,9 +343,7 @@ def evaluate_visits(*, entries: list[tuple[Visit, Household]]) -> list[WarningFl
         )
         if flag is not None:
             raised.append(flag)
-            if not new:
-                appended.append(flag)
-    write_flag_details(appended)
+    append_flag_evidence(appended)
     return raised
 
 
