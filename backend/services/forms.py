@@ -20,7 +20,7 @@ from backend.models import FormStatus, FormVersion, Office, Role, utcnow
 from backend.services import survey
 from backend.services.audit import record_event
 from backend.services.authz import ADMIN_ROLES, Actor, require_role
-from backend.services.survey.checks import CheckSpec, compile_checks
+from backend.services.survey.checks import FormPlan, compile_form
 from backend.services.survey.common import iter_questions
 
 STATUS_LABELS = {
@@ -227,8 +227,8 @@ class PublishedForm:
     definition: dict[str, Any]
     # Keys of the photo-slot questions, whose answers name the visit's photos.
     photo_keys: tuple[str, ...]
-    # The definition's checks, compiled once (survey.compile_checks).
-    check_plan: tuple[CheckSpec, ...]
+    # The definition's questions and checks, compiled once (survey.compile_form).
+    plan: FormPlan
 
 
 def published_form_for_visit(*, version: int) -> PublishedForm:
@@ -260,7 +260,7 @@ def published_form_for_visit(*, version: int) -> PublishedForm:
             photo_keys=tuple(
                 q["key"] for _, q in iter_questions(definition) if q.get("type") == "photo"
             ),
-            check_plan=compile_checks(definition),
+            plan=compile_form(definition),
         )
         if key:
             if len(cache) >= _CACHE_MAX:

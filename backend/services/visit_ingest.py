@@ -394,7 +394,7 @@ def _validate(works: list[_Work]) -> None:
             members=members.get(work.household.id, []),
             visit_date=work.visit_date,
             settings=settings,
-            plan=work.form.check_plan,
+            plan=work.form.plan,
         )
         if assessed.errors:
             work.fail(DomainError("visit.invalid_answers", fields={"answers": assessed.errors}))

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from backend.services.survey import (
     assess,
     clean_answers,
-    compile_checks,
+    compile_form,
     evaluate_checks,
     validate_answers,
 )
@@ -67,7 +67,7 @@ def test_any_answers_give_the_same_errors(answers, members):
     assert _assessed(answers, members, 6000) == _separately(answers, members, 6000)
 
 
-PLAN = compile_checks(DEFINITION)
+PLAN = compile_form(DEFINITION)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -81,8 +81,8 @@ def test_a_compiled_plan_gives_the_same_checks(data, line):
 
 def test_a_plan_lists_every_check_in_form_order_with_what_it_reads():
     checks = evaluate_checks(DEFINITION, {}, members=[], visit_date=VISIT)
-    assert [spec.key for spec in PLAN] == [c.key for c in checks]
-    dropout = next(spec for spec in PLAN if spec.per_member)
+    assert [spec.key for spec in PLAN.checks] == [c.key for c in checks]
+    dropout = next(spec for spec in PLAN.checks if spec.per_member)
     assert dropout.evidence_keys[0] == dropout.question
-    income = next(spec for spec in PLAN if spec.setting_names)
+    income = next(spec for spec in PLAN.checks if spec.setting_names)
     assert income.setting_names == ("income_monitoring_line",)

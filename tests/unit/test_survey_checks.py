@@ -396,3 +396,16 @@ def test_check_result_is_frozen_and_serialisable():
         "problem": "有人居住在C级或D级危房中",
     }
     assert hash(result) == hash(result)
+
+
+def test_evaluated_results_are_whole_check_results():
+    # checks_of fills the instances without __init__: every field must be set, and a result
+    # must equal the one the dataclass's own constructor makes from the same values.
+    results = evaluate_checks(
+        load_default_definition(), passing_answers(), members=MEMBERS, visit_date=VISIT
+    )
+    names = {f.name for f in dataclasses.fields(CheckResult)}
+    for result in results:
+        assert set(vars(result)) == names
+        assert dataclasses.replace(result) == result
+        assert CheckResult(**vars(result)) == result

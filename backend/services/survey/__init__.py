@@ -15,8 +15,10 @@ from backend.services.survey.checks import (
     Assessment,
     CheckResult,
     CheckSpec,
+    FormPlan,
     assess,
     compile_checks,
+    compile_form,
     evaluate_checks,
 )
 from backend.services.survey.common import OFFICE_CODES, QUESTION_TYPES
@@ -36,9 +38,11 @@ __all__ = [
     "Assessment",
     "CheckResult",
     "CheckSpec",
+    "FormPlan",
     "assess",
     "clean_answers",
     "compile_checks",
+    "compile_form",
     "evaluate_checks",
     "load_default_definition",
     "prefill",

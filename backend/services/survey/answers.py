@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from backend.services.survey.common import (
+    CHOICE_TYPES,
     is_empty,
     is_number,
     iter_questions,
@@ -18,7 +19,7 @@ from backend.services.survey.common import (
     parse_date,
     visit_day,
 )
-from backend.services.survey.conditions import Scope, evaluate
+from backend.services.survey.conditions import Scope, Test, compile_condition
 
 ROOT_KEY = "_schema"
 DEFAULT_MAX_LENGTH = 1000
@@ -40,19 +41,27 @@ def _fmt(number: Any) -> str:
     return f"{number:g}" if isinstance(number, float) else str(number)
 
 
-def value_errors(question: Mapping[str, Any], value: Any) -> list[str]:
-    """Chinese messages for a non-empty answer that does not fit its question; empty when fine."""
+def value_errors(
+    question: Mapping[str, Any], value: Any, *, options: Collection[str] | None = None
+) -> list[str]:
+    """Chinese messages for a non-empty answer that does not fit its question; empty when fine.
+
+    ``options``: a choice question's option values, when the caller has them already.
+    """
     kind = question["type"]
     if kind == "bool":
         return [] if isinstance(value, bool) else ["应为是或否。"]
     if kind == "single":
-        if isinstance(value, str) and value in option_values(question):
+        if options is None:
+            options = option_values(question)
+        if isinstance(value, str) and value in options:
             return []
         return [f"取值应为以下之一：{option_labels(question)}。"]
     if kind == "multi":
         if not isinstance(value, list):
             return ["应为多选列表。"]
-        options = option_values(question)
+        if options is None:
+            options = option_values(question)
         if not all(isinstance(v, str) and v in options for v in value):
             return [f"取值应为以下之一：{option_labels(question)}。"]
         if len(set(value)) != len(value):
@@ -139,18 +148,55 @@ class Resolution:
         self.errors.setdefault(key, []).extend(messages)
 
 
-def is_required(
-    question: Mapping[str, Any], scope: Scope, member: Mapping[str, Any] | None = None
-) -> bool:
+@dataclass(frozen=True)
+class QuestionPlan:
+    """One question of a definition with its conditions compiled (see ``compile_questions``)."""
+
+    question: Mapping[str, Any]
+    key: str
+    per_member: bool
+    # None: asked everywhere. "required" is True/False or a required-if condition.
+    when: Test | None
+    member_filter: Test | None
+    required: bool | Test
+    # A choice question's option values, for value_errors.
+    options: frozenset[str] | None
+
+
+def compile_questions(definition: Mapping[str, Any]) -> tuple[QuestionPlan, ...]:
+    """The questions of a (validated) definition in form order, their conditions compiled."""
+    plans = []
+    for _, question in iter_questions(definition):
+        required = question.get("required", False)
+        kind = question.get("type")
+        plans.append(
+            QuestionPlan(
+                question=question,
+                key=question["key"],
+                per_member=question.get("per_member") is True,
+                when=compile_condition(question["when"]) if "when" in question else None,
+                member_filter=(
+                    compile_condition(question["member_filter"])
+                    if "member_filter" in question
+                    else None
+                ),
+                required=required if isinstance(required, bool) else compile_condition(required),
+                options=frozenset(option_values(question)) if kind in CHOICE_TYPES else None,
+            )
+        )
+    return tuple(plans)
+
+
+def is_required(plan: QuestionPlan, scope: Scope, member: Mapping[str, Any] | None = None) -> bool:
     """Whether a question is required here (a required-if condition must be definitely true)."""
-    required = question.get("required", False)
-    if isinstance(required, bool):
+    required = plan.required
+    if required is True or required is False:
         return required
-    return evaluate(required, scope, member) is True
+    return required(scope, member) is True
 
 
 def applies(
-    question: Mapping[str, Any], scope: Scope, member: Mapping[str, Any] | None = None
+    plan: QuestionPlan, scope: Scope, member: Mapping[str, Any] | None = None
 ) -> bool | None:
     """Whether a question is asked here; None when its "when" waits for a missing answer.
 
@@ -159,12 +205,12 @@ def applies(
     """
     if (
         member is not None
-        and "member_filter" in question
-        and evaluate(question["member_filter"], scope, member) is not True
+        and plan.member_filter is not None
+        and plan.member_filter(scope, member) is not True
     ):
         return False
-    if "when" in question:
-        return evaluate(question["when"], scope, member)
+    if plan.when is not None:
+        return plan.when(scope, member)
     return True
 
 
@@ -174,56 +220,58 @@ def resolve(
     *,
     members: Sequence[Mapping[str, Any]] | None,
     visit_date: Any,
+    questions: Sequence[QuestionPlan] | None = None,
 ) -> Resolution:
-    """Walk the form in order, deciding applicability from earlier effective answers."""
+    """Walk the form in order, deciding applicability from earlier effective answers.
+
+    ``questions``: ``compile_questions(definition)``, when the caller keeps it.
+    """
+    if questions is None:
+        questions = compile_questions(definition)
     day = visit_day(visit_date)
     facts = member_facts(members, day)
-    per_member = frozenset(
-        q["key"] for _, q in iter_questions(definition) if q.get("per_member") is True
-    )
+    per_member = frozenset(plan.key for plan in questions if plan.per_member)
     res = Resolution(members=facts, per_member=per_member)
     if not isinstance(answers, Mapping):
         if answers is not None:
             res.add(ROOT_KEY, ROOT_SHAPE)
         answers = {}
-    known: set[str] = set()
-    for _, question in iter_questions(definition):
-        key = question["key"]
-        known.add(key)
-        if key in per_member:
-            _resolve_members(res, question, answers.get(key))
+    # One scope for the whole walk: it reads res.values, which fills as the walk goes.
+    scope = res.scope()
+    for plan in questions:
+        if plan.per_member:
+            _resolve_members(res, plan, answers.get(plan.key), scope)
         else:
-            _resolve_household(res, question, answers.get(key))
+            _resolve_household(res, plan, answers.get(plan.key), scope)
+    known = {plan.key for plan in questions}
     for key in answers:
         if key not in known:
             res.add(str(key), _unknown(str(key)))
     return res
 
 
-def _resolve_household(res: Resolution, question: Mapping[str, Any], raw: Any) -> None:
-    key = question["key"]
-    scope = res.scope()
-    applicable = applies(question, scope)
+def _resolve_household(res: Resolution, plan: QuestionPlan, raw: Any, scope: Scope) -> None:
+    key = plan.key
+    applicable = applies(plan, scope)
     res.applicable[key] = applicable
     if applicable is False:
         if not is_empty(raw):
             res.add(key, NOT_APPLICABLE)
         return
     if is_empty(raw):
-        if applicable and is_required(question, scope):
+        if applicable and is_required(plan, scope):
             res.add(key, REQUIRED)
         return
-    errors = value_errors(question, raw)
+    errors = value_errors(plan.question, raw, options=plan.options)
     if errors:
         res.add(key, errors)
     elif applicable:
         res.values[key] = raw
 
 
-def _resolve_members(res: Resolution, question: Mapping[str, Any], raw: Any) -> None:
-    key = question["key"]
-    scope = res.scope()
-    outcome = {m["id"]: applies(question, scope, m) for m in res.members}
+def _resolve_members(res: Resolution, plan: QuestionPlan, raw: Any, scope: Scope) -> None:
+    key = plan.key
+    outcome = {m["id"]: applies(plan, scope, m) for m in res.members}
     res.applicable[key] = [mid for mid, ok in outcome.items() if ok]
     res.undetermined[key] = [mid for mid, ok in outcome.items() if ok is None]
     if is_empty(raw):
@@ -246,10 +294,10 @@ def _resolve_members(res: Resolution, question: Mapping[str, Any], raw: Any) -> 
             continue
         value = given.get(mid)
         if is_empty(value):
-            if shaped and outcome[mid] and is_required(question, scope, member):
+            if shaped and outcome[mid] and is_required(plan, scope, member):
                 res.add(f"{key}.{mid}", REQUIRED)
             continue
-        errors = value_errors(question, value)
+        errors = value_errors(plan.question, value, options=plan.options)
         if errors:
             res.add(f"{key}.{mid}", errors)
         elif outcome[mid]:

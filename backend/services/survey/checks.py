@@ -6,13 +6,24 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from backend.services.survey.answers import Resolution, cleaned, resolve
+from backend.services.survey.answers import (
+    QuestionPlan,
+    Resolution,
+    cleaned,
+    compile_questions,
+    resolve,
+)
 from backend.services.survey.common import (
     is_number,
     iter_questions,
     setting_defaults,
 )
-from backend.services.survey.conditions import evaluate, referenced_keys, referenced_settings
+from backend.services.survey.conditions import (
+    Test,
+    compile_condition,
+    referenced_keys,
+    referenced_settings,
+)
 
 PASS = "pass"
 FAIL = "fail"
@@ -138,6 +149,8 @@ class CheckSpec:
     offices: tuple[str, ...]
     question: str
     rule: Mapping[str, Any]
+    # The rule compiled (conditions.compile_condition).
+    test: Test
     per_member: bool
     # The answer keys its evidence shows (its question first) and the settings it reads.
     evidence_keys: tuple[str, ...]
@@ -169,6 +182,7 @@ def compile_checks(definition: Mapping[str, Any]) -> tuple[CheckSpec, ...]:
                 offices=tuple(check["offices"]),
                 question=qkey,
                 rule=rule,
+                test=compile_condition(rule),
                 per_member=question.get("per_member") is True,
                 evidence_keys=tuple(dict.fromkeys([qkey, *referenced_keys(rule)])),
                 setting_names=tuple(dict.fromkeys(referenced_settings(rule))),
@@ -195,12 +209,12 @@ def checks_of(
     all_members = [m["id"] for m in res.members]
     results: list[CheckResult] = []
     for spec in compile_checks(definition) if plan is None else plan:
-        rule = spec.rule
+        test = spec.test
         qkey = spec.question
         failing: list[str] = []
         if spec.per_member:
             applicable = res.applicable.get(qkey, [])
-            outcomes = [(mid, evaluate(rule, scope, by_id[mid])) for mid in applicable]
+            outcomes = [(mid, test(scope, by_id[mid])) for mid in applicable]
             failing = [mid for mid, outcome in outcomes if outcome is False]
             if failing:
                 status = FAIL
@@ -219,7 +233,7 @@ def checks_of(
             elif not applicable:
                 status = NOT_APPLICABLE
             else:
-                outcome = evaluate(rule, scope)
+                outcome = test(scope, None)
                 status = {True: PASS, False: FAIL, None: UNANSWERED}[outcome]
         evidence: dict[str, Any] = {}
         for key in spec.evidence_keys:
@@ -230,7 +244,7 @@ def checks_of(
             else:
                 evidence[key] = value
         results.append(
-            CheckResult(
+            _check_result(
                 key=spec.key,
                 label=spec.label,
                 area=spec.area,
@@ -247,6 +261,18 @@ def checks_of(
     return results
 
 
+def _check_result(**fields: Any) -> CheckResult:
+    # A frozen dataclass's __init__ sets each field through object.__setattr__: twice the
+    # time of filling the instance's dict, and ingest makes ~25 results a visit. The caller
+    # passes every field (tests/unit/test_survey_checks.py holds it to that).
+    result = _new_object(CheckResult)
+    result.__dict__.update(fields)
+    return result
+
+
+_new_object = object.__new__
+
+
 @dataclass(frozen=True)
 class Assessment:
     """Validation errors, the answers to store and the check results of one submission."""
@@ -256,6 +282,23 @@ class Assessment:
     checks: list[CheckResult]
 
 
+@dataclass(frozen=True)
+class FormPlan:
+    """A definition's questions and checks with their conditions compiled (``compile_form``)."""
+
+    questions: tuple[QuestionPlan, ...]
+    checks: tuple[CheckSpec, ...]
+
+
+def compile_form(definition: Mapping[str, Any]) -> FormPlan:
+    """Everything ``assess`` works out from the definition alone, once.
+
+    A caller that assesses many answer sets against one unchanging definition (visit ingest,
+    per published version) keeps this instead of walking and compiling the form each time.
+    """
+    return FormPlan(questions=compile_questions(definition), checks=compile_checks(definition))
+
+
 def assess(
     definition: Mapping[str, Any],
     answers: Any,
@@ -263,7 +306,7 @@ def assess(
     members: Sequence[Mapping[str, Any]] | None,
     visit_date: Any,
     settings: Mapping[str, Any] | None = None,
-    plan: Sequence[CheckSpec] | None = None,
+    plan: FormPlan | None = None,
 ) -> Assessment:
     """``validate_answers``, ``clean_answers`` and ``evaluate_checks`` from one resolution.
 
@@ -271,11 +314,17 @@ def assess(
     form walked once instead of three times: when the answers have no errors, resolving the
     cleaned answers gives back the same effective values, since cleaning drops only empty
     answers and answers of questions or members whose condition is not definitely true, which
-    resolution ignores too. With errors, answers and checks are left empty. ``plan``: see
-    ``compile_checks``.
+    resolution ignores too. With errors, answers and checks are left empty. ``plan``:
+    ``compile_form(definition)``, when the caller keeps it.
     """
-    res = resolve(definition, answers, members=members, visit_date=visit_date)
+    res = resolve(
+        definition,
+        answers,
+        members=members,
+        visit_date=visit_date,
+        questions=plan.questions if plan is not None else None,
+    )
     if res.errors:
         return Assessment(errors=res.errors, answers={}, checks=[])
-    checks = checks_of(definition, res, settings, plan=plan)
+    checks = checks_of(definition, res, settings, plan=plan.checks if plan is not None else None)
     return Assessment(errors={}, answers=cleaned(res), checks=checks)

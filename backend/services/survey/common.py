@@ -70,7 +70,12 @@ def is_empty(value: Any) -> bool:
     """Whether an answer counts as not given: absent, None, blank text, empty list or mapping."""
     if value is None or value is MISSING:
         return True
-    if isinstance(value, str):
+    kind = type(value)
+    # Numbers and yes/no answers first: most answers are, and this runs for every answer and
+    # every condition operand of every visit.
+    if kind is bool or kind is int or kind is float:
+        return False
+    if kind is str or isinstance(value, str):
         return not value.strip()
     # A tuple, not ``list | tuple | dict``: isinstance with a union type is slower, and this
     # runs for every answer of every visit.

@@ -8,7 +8,7 @@ that ends unknown makes the check "unanswered").
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,66 +40,132 @@ class Scope:
     settings: Mapping[str, Any] = field(default_factory=dict)
 
 
+# A condition compiled to a function of (scope, member): see compile_condition.
+Test = Callable[[Scope, "Mapping[str, Any] | None"], "bool | None"]
+
+
 def evaluate(
     condition: Mapping[str, Any], scope: Scope, member: Mapping[str, Any] | None = None
 ) -> bool | None:
     """Evaluate a condition for the household (``member`` None) or for one member."""
+    return compile_condition(condition)(scope, member)
+
+
+def compile_condition(condition: Mapping[str, Any]) -> Test:
+    """The function ``(scope, member) -> evaluate(condition, scope, member)``.
+
+    The tree is walked once, here, instead of at every evaluation: a published form's
+    conditions are compiled once and evaluated for every visit (see ``compile_form``). This
+    is the only implementation of the language's semantics; ``evaluate`` compiles and calls.
+    """
     op = condition["op"]
-    if op == "all":
-        return _and(evaluate(c, scope, member) for c in condition["of"])
-    if op == "any":
-        return _or(evaluate(c, scope, member) for c in condition["of"])
+    if op in ("all", "any"):
+        parts = tuple(compile_condition(c) for c in condition["of"])
+        return _all_of(parts) if op == "all" else _any_of(parts)
     if op == "not":
-        inner = evaluate(condition["of"], scope, member)
-        return None if inner is None else not inner
-    if op == "any_member":
-        return _or(evaluate(condition["of"], scope, m) for m in scope.members)
-    if op == "all_members":
-        return _and(evaluate(condition["of"], scope, m) for m in scope.members)
-    left = _operand(condition, scope, member)
+        inner = compile_condition(condition["of"])
+
+        def negated(scope: Scope, member: Mapping[str, Any] | None) -> bool | None:
+            result = inner(scope, member)
+            return None if result is None else not result
+
+        return negated
+    if op in MEMBER_OPS:
+        each = compile_condition(condition["of"])
+        return _for_members(each, every=op == "all_members")
+    left = _compile_operand(condition)
     if op == "answered":
-        return not is_empty(left)
-    if is_empty(left):
-        return None
-    right = (
-        scope.settings.get(condition["setting"])
-        if "setting" in condition
-        else condition.get("value")
-    )
-    return _compare(op, left, right)
+        return lambda scope, member: not is_empty(left(scope, member))
+    if "setting" in condition:
+        setting = condition["setting"]
+
+        def against_setting(scope: Scope, member: Mapping[str, Any] | None) -> bool | None:
+            value = left(scope, member)
+            if is_empty(value):
+                return None
+            return _compare(op, value, scope.settings.get(setting))
+
+        return against_setting
+    right = condition.get("value")
+
+    def against_value(scope: Scope, member: Mapping[str, Any] | None) -> bool | None:
+        value = left(scope, member)
+        if is_empty(value):
+            return None
+        return _compare(op, value, right)
+
+    return against_value
 
 
-def _and(results: Iterable[bool | None]) -> bool | None:
-    unknown = False
-    for result in results:
-        if result is False:
-            return False
-        unknown = unknown or result is None
-    return None if unknown else True
+def _all_of(parts: tuple[Test, ...]) -> Test:
+    # Kleene "and": False wins, then unknown.
+    def all_of(scope: Scope, member: Mapping[str, Any] | None) -> bool | None:
+        unknown = False
+        for part in parts:
+            result = part(scope, member)
+            if result is False:
+                return False
+            if result is None:
+                unknown = True
+        return None if unknown else True
+
+    return all_of
 
 
-def _or(results: Iterable[bool | None]) -> bool | None:
-    unknown = False
-    for result in results:
-        if result is True:
-            return True
-        unknown = unknown or result is None
-    return None if unknown else False
+def _any_of(parts: tuple[Test, ...]) -> Test:
+    # Kleene "or": True wins, then unknown.
+    def any_of(scope: Scope, member: Mapping[str, Any] | None) -> bool | None:
+        unknown = False
+        for part in parts:
+            result = part(scope, member)
+            if result is True:
+                return True
+            if result is None:
+                unknown = True
+        return None if unknown else False
+
+    return any_of
 
 
-def _operand(condition: Mapping[str, Any], scope: Scope, member: Mapping[str, Any] | None) -> Any:
+def _for_members(each: Test, *, every: bool) -> Test:
+    # any_member / all_members: the inner condition for each member of the scope.
+    decisive = not every
+
+    def for_members(scope: Scope, member: Mapping[str, Any] | None) -> bool | None:
+        unknown = False
+        for m in scope.members:
+            result = each(scope, m)
+            if result is decisive:
+                return decisive
+            if result is None:
+                unknown = True
+        return None if unknown else every
+
+    return for_members
+
+
+def _compile_operand(condition: Mapping[str, Any]) -> Callable[[Scope, Any], Any]:
     if "fact" in condition:
-        if member is None:
-            return MISSING
-        value = member.get(condition["fact"])
-        return MISSING if value is None else value
+        fact = condition["fact"]
+
+        def member_fact(scope: Scope, member: Mapping[str, Any] | None) -> Any:
+            if member is None:
+                return MISSING
+            value = member.get(fact)
+            return MISSING if value is None else value
+
+        return member_fact
     key = condition["key"]
-    value = scope.values.get(key, MISSING)
-    if key in scope.per_member:
-        if member is None or not isinstance(value, Mapping):
-            return MISSING
-        return value.get(member["id"], MISSING)
-    return value
+
+    def answer(scope: Scope, member: Mapping[str, Any] | None) -> Any:
+        value = scope.values.get(key, MISSING)
+        if key in scope.per_member:
+            if member is None or not (type(value) is dict or isinstance(value, Mapping)):
+                return MISSING
+            return value.get(member["id"], MISSING)
+        return value
+
+    return answer
 
 
 def _same(a: Any, b: Any) -> bool:
