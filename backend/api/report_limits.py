@@ -31,8 +31,6 @@ from backend.extensions import limiter
 from backend.services import reports as reports_service
 
 _MAX_CODE_LENGTH = 128
-# Set on a view that report_rate_limits decorates (see unlimited_request).
-_LIMITED = "_hhq_rate_limited"
 # Per-request state lives in the WSGI environ, not in ``g``: ``g`` belongs to the app context,
 # which a test (or a CLI) may keep across several requests.
 _STATE = "hhq.report_limits"
@@ -173,22 +171,6 @@ def report_rate_limits(
     per_client = limit("REPORT_RATE_LIMIT_PER_CLIENT", "client", client_key)
 
     def decorate(view: Callable) -> Callable:
-        limited = per_card(per_client(view))
-        setattr(limited, _LIMITED, True)
-        return limited
+        return per_card(per_client(view))
 
     return decorate
-
-
-@limiter.request_filter
-def unlimited_request() -> bool:
-    """Is this request's view free of limits? Then the limiter skips it altogether.
-
-    Only the views decorated above carry limits (there are no default ones), yet the limiter
-    worked out the limits of every request, a visit submission's included: ~2 % of a worker's
-    CPU under load (scripts/bench/README.md). Decorators above ours copy the mark
-    (functools.wraps), and a MethodView's handler is looked up by the request's method.
-    """
-    view = current_app.view_functions.get(request.endpoint or "")
-    handler = getattr(getattr(view, "view_class", None), request.method.lower(), view)
-    return not getattr(handler, _LIMITED, False)
