@@ -43,21 +43,20 @@ def reference(condition: Mapping[str, Any], scope: Scope, member=None) -> bool |
 
 
 def _and(results) -> bool | None:
-    unknown = False
-    for result in results:
-        if result is False:
-            return False
-        unknown = unknown or result is None
-    return None if unknown else True
+    return _kleene(results, decisive=False)
 
 
 def _or(results) -> bool | None:
+    return _kleene(results, decisive=True)
+
+
+def _kleene(results, *, decisive: bool) -> bool | None:
     unknown = False
     for result in results:
-        if result is True:
-            return True
+        if result is decisive:
+            return decisive
         unknown = unknown or result is None
-    return None if unknown else False
+    return None if unknown else not decisive
 
 
 def _operand(condition, scope: Scope, member) -> Any:

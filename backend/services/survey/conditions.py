@@ -99,32 +99,26 @@ def compile_condition(condition: Mapping[str, Any]) -> Test:
 
 def _all_of(parts: tuple[Test, ...]) -> Test:
     # Kleene "and": False wins, then unknown.
-    def all_of(scope: Scope, member: Mapping[str, Any] | None) -> bool | None:
-        unknown = False
-        for part in parts:
-            result = part(scope, member)
-            if result is False:
-                return False
-            if result is None:
-                unknown = True
-        return None if unknown else True
-
-    return all_of
+    return _kleene(parts, decisive=False)
 
 
 def _any_of(parts: tuple[Test, ...]) -> Test:
     # Kleene "or": True wins, then unknown.
-    def any_of(scope: Scope, member: Mapping[str, Any] | None) -> bool | None:
+    return _kleene(parts, decisive=True)
+
+
+def _kleene(parts: tuple[Test, ...], *, decisive: bool) -> Test:
+    def combined(scope: Scope, member: Mapping[str, Any] | None) -> bool | None:
         unknown = False
         for part in parts:
             result = part(scope, member)
-            if result is True:
-                return True
+            if result is decisive:
+                return decisive
             if result is None:
                 unknown = True
-        return None if unknown else False
+        return None if unknown else not decisive
 
-    return any_of
+    return combined
 
 
 def _for_members(each: Test, *, every: bool) -> Test:
