@@ -834,9 +834,10 @@ def test_a_report_of_sudden_hardship_raises_an_early_warning_flag(client, town, 
 
 def test_only_the_limited_views_consult_the_limiter(client, town, card, login, monkeypatch):
     """Views without limits never reach the limiter; the report views still check theirs."""
+    hooks = client.application.before_request_funcs[None]
+    assert limiter._check_request_limit not in hooks
     calls = []
     monkeypatch.setattr(limiter, "_check_request_limit", lambda **kw: calls.append(kw))
-    assert limiter._check_request_limit not in client.application.before_request_funcs[None]
     assert client.get("/api/v1/reports/areas").status_code == 200
     helper = login(town.helper)
     assert client.get("/api/v1/visits", headers=helper).status_code == 200
