@@ -27,6 +27,9 @@ class AuditLog(Base):
     target_id: Mapped[str | None] = mapped_column(String(64))
     ip: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict | None] = mapped_column(JSON)
+    # The region subtree the event belongs to (the household's, the problem's, or else the
+    # actor's), which decides who may read it; None: only readers over a whole district.
+    region_path: Mapped[str | None] = mapped_column(String(255), index=True)
 
 
 class AuditLogImmutableError(RuntimeError):

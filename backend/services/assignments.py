@@ -66,6 +66,7 @@ def assign_helper(
     record_event(
         actor=actor,
         action="assignment.changed",
+        region_path=household.region_path,
         target_type="household",
         target_id=household.id,
         detail={

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, false, func, or_, select
 
 from backend.extensions import db
-from backend.models import AuditLog, Role, User
+from backend.models import AuditLog, Household, Problem, Region, Report, Role, RoleGrant, User
 from backend.services.authz import Actor, require_role
 from backend.services.clock import CHINA_TZ
 
@@ -24,8 +24,18 @@ def record_event(
     target_type: str | None = None,
     target_id: str | int | None = None,
     detail: dict[str, Any] | None = None,
+    region_path: str | None = None,
 ) -> AuditLog:
-    """Append one audit row in the current transaction."""
+    """Append one audit row in the current transaction.
+
+    ``region_path``: the region the event belongs to, which decides who may read it. Without
+    one, the region of its target (a household, problem, report or user), else the region of
+    the actor's grants (``actor_region``).
+    """
+    if region_path is None:
+        region_path = _target_region(target_type, target_id)
+    if region_path is None:
+        region_path = actor_region(actor)
     row = AuditLog(
         actor_user_id=actor.user_id if actor else None,
         action=action,
@@ -34,10 +44,83 @@ def record_event(
         target_id=str(target_id) if target_id is not None else None,
         ip=actor.ip if actor else None,
         detail=detail,
+        region_path=region_path,
     )
     db.session.add(row)
     db.session.flush()
     return row
+
+
+def actor_region(actor: Actor | None) -> str | None:
+    """The deepest region that holds all of the actor's grants; None without grants.
+
+    A town admin's events belong to the town, a helper's to the village; someone granted in
+    two towns of a district acts for the district.
+    """
+    if actor is None:
+        return None
+    return common_region([grant.region_path for grant in actor.grants])
+
+
+def user_region(user_id: int) -> str | None:
+    """The deepest region that holds all of a user's grants (see ``actor_region``)."""
+    paths = db.session.scalars(
+        select(Region.path)
+        .join(RoleGrant, RoleGrant.region_id == Region.id)
+        .where(RoleGrant.user_id == user_id)
+    ).all()
+    return common_region(list(paths))
+
+
+def common_region(paths: list[str]) -> str | None:
+    """The deepest region path that is a prefix of every one of ``paths``; None if none is."""
+    if not paths:
+        return None
+    parts = [path.strip("/").split("/") for path in paths]
+    common = parts[0]
+    for other in parts[1:]:
+        n = 0
+        while n < min(len(common), len(other)) and common[n] == other[n]:
+            n += 1
+        common = common[:n]
+    return f"/{'/'.join(common)}/" if common and common[0] else None
+
+
+_TARGET_REGIONS = {
+    "household": Household.region_path,
+    "problem": Problem.region_path,
+    "report": Report.region_path,
+}
+
+
+def _target_region(target_type: str | None, target_id: str | int | None) -> str | None:
+    # The region of what the event names, when it is a thing that lives in one.
+    if target_id is None or target_type is None:
+        return None
+    try:
+        key = int(target_id)
+    except (TypeError, ValueError):
+        return None
+    if target_type == "user":
+        return user_region(key)
+    column = _TARGET_REGIONS.get(target_type)
+    if column is None:
+        return None
+    return db.session.scalar(select(column).where(column.class_.id == key))
+
+
+def event_scope(actor: Actor) -> ColumnElement[bool]:
+    """A WHERE clause selecting the audit rows ``actor`` may read.
+
+    The rows of the regions under the actor's reading grants; rows of no region (anonymous
+    events, events from before regions were recorded that nothing placed) only for a reader
+    over a whole top-level region (a district).
+    """
+    paths = actor.paths_for(AUDIT_READ_ROLES)
+    clauses = [AuditLog.region_path.startswith(p, autoescape=True) for p in paths]
+    if any(p.strip("/").count("/") == 0 for p in paths):
+        clauses.append(AuditLog.region_path.is_(None))
+    return or_(*clauses) if clauses else false()
 
 
 def count_events(*, action: str, subject: str, since: datetime) -> int:
@@ -67,7 +150,7 @@ def list_events(
     ``auth.login`` logins with their failures and throttles. Dates are China calendar days.
     """
     require_role(actor, AUDIT_READ_ROLES)
-    query = select(AuditLog)
+    query = select(AuditLog).where(event_scope(actor))
     prefixes = [p.strip() for p in (action or "").split(",") if p.strip()]
     if prefixes:
         query = query.where(
@@ -107,4 +190,5 @@ def _event_view(row: AuditLog, actor_name: str | None) -> dict[str, Any]:
         "target_id": row.target_id,
         "ip": row.ip,
         "detail": row.detail,
+        "region_path": row.region_path,
     }

@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, select
 from backend.errors import DomainError
 from backend.extensions import db
 from backend.models import AuthToken, Region, Role, RoleGrant, User, utcnow
-from backend.services.audit import count_events, record_event
+from backend.services.audit import count_events, record_event, user_region
 from backend.services.authz import Actor, Grant
 
 TOKEN_PREFIX = "hhq_"
@@ -81,18 +81,25 @@ def issue_token(*, user: User, method: str) -> IssuedToken:
 def login_with_password(*, username: str, password: str, ip: str | None) -> IssuedToken:
     """Staff login. Repeated failures for one username are throttled."""
     anonymous = Actor.anonymous(ip=ip)
+    user = db.session.scalar(select(User).where(User.username == username))
+    # Failures on a known account belong to its region, so that its town sees them; an
+    # unknown username belongs to no town.
+    where = user_region(user.id) if user is not None else None
     window = timedelta(seconds=current_app.config["LOGIN_FAILURE_WINDOW_SECONDS"])
     failures = count_events(action="auth.login_failed", subject=username, since=utcnow() - window)
     if failures >= current_app.config["LOGIN_MAX_FAILURES"]:
-        record_event(actor=anonymous, action="auth.login_throttled", subject=username)
+        record_event(
+            actor=anonymous, action="auth.login_throttled", subject=username, region_path=where
+        )
         raise DomainError(
             "auth.throttled", details={"retry_after_seconds": int(window.total_seconds())}
         ).keep()
 
-    user = db.session.scalar(select(User).where(User.username == username))
     ok = verify_password(password_hash=user.password_hash if user else None, password=password)
     if not ok or user is None:
-        record_event(actor=anonymous, action="auth.login_failed", subject=username)
+        record_event(
+            actor=anonymous, action="auth.login_failed", subject=username, region_path=where
+        )
         raise DomainError("auth.bad_credentials").keep()
     if not user.is_active:
         record_event(
@@ -100,6 +107,7 @@ def login_with_password(*, username: str, password: str, ip: str | None) -> Issu
             action="auth.login_failed",
             subject=username,
             detail={"reason": "disabled"},
+            region_path=where,
         )
         raise DomainError("auth.user_disabled").keep()
     if _hasher().check_needs_rehash(user.password_hash):

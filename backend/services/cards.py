@@ -184,6 +184,7 @@ def reissue_card(*, actor: Actor, household_id: int) -> HouseholdCard:
     record_event(
         actor=actor,
         action="card.revoked" if old is not None else "card.issued",
+        region_path=household.region_path,
         target_type="household",
         target_id=household.id,
         detail={"revoked_card_id": old.id if old else None, "new_card_id": new.id},
@@ -295,6 +296,7 @@ def print_village_cards(*, actor: Actor, village_id: int) -> CardSheet:
     record_event(
         actor=actor,
         action="card.printed",
+        region_path=village.path,
         target_type="region",
         target_id=village.id,
         detail={"households": len(faces)},
@@ -327,6 +329,7 @@ def _record_scan(actor: Actor, card: HouseholdCard, *, view: str) -> None:
     record_event(
         actor=actor,
         action="card.scanned",
+        region_path=card.household.region_path,
         target_type="household",
         target_id=card.household_id,
         detail={"card_id": card.id, "view": view},

@@ -95,6 +95,7 @@ def escalate_problem(*, problem: Problem, now: datetime) -> int:
     record_event(
         actor=None,
         action="problem.escalated",
+        region_path=problem.region_path,
         target_type="problem",
         target_id=problem.id,
         detail={**data, "status": problem.status},

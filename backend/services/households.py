@@ -131,6 +131,7 @@ def record_pii_read(
     record_event(
         actor=actor,
         action="pii.read",
+        region_path=household.region_path,
         target_type="household",
         target_id=household.id,
         detail={"fields": list(fields), "via": via},

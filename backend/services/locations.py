@@ -87,6 +87,7 @@ def confirm_proposal(*, actor: Actor, proposal_id: int) -> dict[str, Any]:
     record_event(
         actor=actor,
         action="household.location_confirmed",
+        region_path=household.region_path,
         target_type="household",
         target_id=household.id,
         detail={
@@ -107,6 +108,7 @@ def reject_proposal(*, actor: Actor, proposal_id: int, note: str | None = None) 
     record_event(
         actor=actor,
         action="household.location_rejected",
+        region_path=household.region_path,
         target_type="household",
         target_id=household.id,
         detail={

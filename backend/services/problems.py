@@ -340,6 +340,7 @@ def transition_problem(
     record_event(
         actor=actor,
         action="problem.transition",
+        region_path=problem.region_path,
         target_type="problem",
         target_id=problem.id,
         detail={

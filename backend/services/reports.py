@@ -677,6 +677,7 @@ def release_report(*, actor: Actor, report_id: int, note: str = "") -> dict[str,
     record_event(
         actor=actor,
         action="report.released",
+        region_path=report.region_path,
         target_type="report",
         target_id=report.id,
         detail={"problem_id": problem.id, "linked": report.linked, "note": note},
@@ -696,6 +697,7 @@ def discard_report(*, actor: Actor, report_id: int, note: str) -> dict[str, Any]
     record_event(
         actor=actor,
         action="report.discarded",
+        region_path=report.region_path,
         target_type="report",
         target_id=report.id,
         detail={"note": note},

@@ -315,6 +315,7 @@ def _set_review(actor: Actor, visit: Visit, status: str, note: str | None, via: 
     record_event(
         actor=actor,
         action="visit.review",
+        region_path=visit.household.region_path,
         target_type="visit",
         target_id=visit.id,
         detail={"from": previous, "to": status, "note": note or "", "via": via},

@@ -1975,6 +1975,7 @@ def _apply(plan: _Plan, *, actor: Actor | None, progress: ProgressFactory) -> No
                         "target_type": "household",
                         "target_id": str(household_id),
                         "ip": actor.ip if actor else None,
+                        "region_path": p.region_path,
                         "detail": {
                             "helper_id": helper_id,
                             "previous_helper_id": None,

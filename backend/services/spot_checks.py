@@ -203,6 +203,7 @@ def create_spot_check(
     record_event(
         actor=actor,
         action="spot_check.create",
+        region_path=region.path,
         target_type="spot_check",
         target_id=spot_check.id,
         detail={
@@ -444,6 +445,7 @@ def record_outcome(
     record_event(
         actor=actor,
         action="spot_check.outcome",
+        region_path=visit.household.region_path,
         target_type="spot_check_item",
         target_id=item.id,
         detail={

@@ -484,6 +484,7 @@ def confirm_warning(
     record_event(
         actor=actor,
         action="warning.confirmed",
+        region_path=household.region_path,
         target_type="household",
         target_id=household.id,
         detail={
@@ -513,6 +514,7 @@ def dismiss_warning(*, actor: Actor, warning_id: int, reason: str) -> dict[str, 
     record_event(
         actor=actor,
         action="warning.dismissed",
+        region_path=household.region_path,
         target_type="household",
         target_id=household.id,
         detail={"warning_id": flag.id, "reason": flag.reason, "note": reason},

@@ -9,12 +9,14 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from backend.extensions import db
 from backend.services.clock import CHINA_TZ
 from tests import live_app
-from tests.factories import auth_headers, build_town
+from tests.factories import PASSWORD, auth_headers, build_town
 from tests.integration.test_coverage import post_visit
 
 _AT = datetime(2026, 10, 5, 10, tzinfo=CHINA_TZ)
@@ -92,3 +94,52 @@ def test_0008_moves_check_results_to_the_visit_and_back(own_app):
         for visit_id, before in shown.items():
             again = client.get(f"/api/v1/visits/{visit_id}", headers=headers)
             assert again.json == before
+
+
+def _audit_regions():
+    rows = db.session.execute(text("SELECT action, region_path FROM audit_logs ORDER BY id"))
+    return [(r.action, r.region_path) for r in rows]
+
+
+@pytest.mark.own_database
+def test_0009_gives_old_audit_events_their_region(own_app):
+    """Old events get the region of what they name, else of their actor's grants, else none."""
+    with own_app.app_context():
+        town = build_town()
+        db.session.commit()
+        admin, district = auth_headers(town.town_admin), auth_headers(town.district_user)
+        far_id, household_id = town.far_household.id, town.household.id
+        login = {"username": town.helper.username, "password": PASSWORD}
+        # The town admin's export (no target: the admin's town), a refused read (no row), the
+        # district's read of a town household (the household's group), the helper's login
+        # (the helper's village), a failed login of no account (no region).
+        expected = [
+            ("export.households", town.town.path),
+            ("pii.read", town.household.region_path),
+            ("auth.login", town.helper.grants[0].region.path),
+            ("auth.login_failed", None),
+        ]
+        db.session.commit()
+        client = own_app.test_client()
+        exported = client.get("/api/v1/exports/households.csv", headers=admin)
+        assert exported.status_code == 200
+        client.get(f"/api/v1/households/{far_id}?unmask=true", headers=admin)
+        client.get(f"/api/v1/households/{household_id}?unmask=true", headers=district)
+        assert client.post("/api/v1/auth/login", json=login).status_code == 200
+        client.post("/api/v1/auth/login", json={"username": "nobody", "password": "x"})
+        db.session.remove()
+        assert _audit_regions() == expected
+        db.session.remove()
+
+        downgrade(revision="0008")
+        assert "region_path" not in {
+            c["name"] for c in sa_inspect(db.engine).get_columns("audit_logs")
+        }
+        db.session.remove()
+        upgrade()
+        assert _audit_regions() == expected
+        if db.engine.dialect.name == "postgresql":
+            # The append-only trigger is back once the backfill is done.
+            with pytest.raises(DBAPIError, match="append-only"):
+                db.session.execute(text("UPDATE audit_logs SET region_path = NULL"))
+            db.session.rollback()

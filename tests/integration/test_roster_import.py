@@ -111,6 +111,11 @@ def test_template_imports_and_a_second_run_changes_nothing(client, town, admin):
     assert audit.detail["sha256"] == report["sha256"]
     assert len(report["sha256"]) == 64
     assert audit.detail["counts"]["households"]["created"] == 3
+    assert audit.region_path == town.town.path  # the importing admin's town
+    # The bulk rows of the first assignments belong to their households' regions.
+    paths = {h.id: h.region_path for h in (first, third)}
+    stored = {int(r.target_id): r.region_path for r in audit_rows("assignment.changed")}
+    assert {number: stored.get(number) for number in paths} == paths
 
     snapshot = (count(Household), count(Member), count(User), count(RoleGrant), count(Assignment))
     changes = len(audit_rows("assignment.changed"))

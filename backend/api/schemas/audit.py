@@ -20,6 +20,11 @@ class AuditLogSchema(Schema):
     target_id = fields.String(dump_only=True, allow_none=True)
     ip = fields.String(dump_only=True, allow_none=True)
     detail = fields.Dict(dump_only=True, allow_none=True)
+    region_path = fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "事件所属区域（路径）；为空时仅区级可见"},
+    )
 
 
 AuditLogPageSchema = page_of(AuditLogSchema, "AuditLogPage")
