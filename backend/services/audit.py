@@ -178,6 +178,23 @@ def list_events(
     return [_event_view(row, name) for row, name in rows], total
 
 
+def list_event_actors(*, actor: Actor, limit: int) -> list[tuple[int, str]]:
+    """(id, name) of the people in the part of the log ``actor`` reads, by name (a filter)."""
+    require_role(actor, AUDIT_READ_ROLES)
+    ids = (
+        select(AuditLog.actor_user_id)
+        .where(AuditLog.actor_user_id.is_not(None), event_scope(actor))
+        .distinct()
+    )
+    rows = db.session.execute(
+        select(User.id, User.display_name)
+        .where(User.id.in_(ids))
+        .order_by(User.display_name)
+        .limit(limit)
+    )
+    return [(row.id, row.display_name) for row in rows]
+
+
 def _event_view(row: AuditLog, actor_name: str | None) -> dict[str, Any]:
     return {
         "id": row.id,

@@ -6,11 +6,8 @@ import json
 from datetime import date
 
 from flask import render_template, request
-from sqlalchemy import select
 
 from backend.errors import DomainError
-from backend.extensions import db
-from backend.models import AuditLog, User
 from backend.services import audit as audit_service
 from backend.services.authz import require_role
 from backend.web.blueprint import web
@@ -102,23 +99,10 @@ def audit_page():
         pager=Pager(page, PAGE_SIZE, total),
         groups=ACTION_GROUPS,
         action=action or "",
-        actors=_actors(),
+        actors=audit_service.list_event_actors(actor=who, limit=ACTORS_SHOWN),
         actor_user_id=actor_user_id,
         target_type=target_type or "",
         target_id=target_id or "",
         date_from=request.args.get("from", ""),
         date_to=request.args.get("to", ""),
-    )
-
-
-def _actors() -> list[tuple[int, str]]:
-    """People who appear in the log, for the actor filter."""
-    ids = select(AuditLog.actor_user_id).where(AuditLog.actor_user_id.is_not(None)).distinct()
-    return list(
-        db.session.execute(
-            select(User.id, User.display_name)
-            .where(User.id.in_(ids))
-            .order_by(User.display_name)
-            .limit(ACTORS_SHOWN)
-        ).all()
     )

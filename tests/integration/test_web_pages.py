@@ -11,13 +11,16 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from backend.extensions import db
-from backend.models import AuditLog, AuthToken, Problem, Visit
+from backend.models import AuditLog, AuthToken, Problem, Role, Visit
+from backend.services import audit as audit_service
 from backend.services import coverage as coverage_service
+from backend.services.audit import record_event
 from backend.services.auth import actor_for_user
 from backend.services.clock import china_today
 from backend.services.periods import month_period
 from backend.web import charts
 from backend.web.households import format_answer
+from tests import factories
 from tests.factories import PASSWORD
 from tests.helpers import gps_fix, make_problem, submit_visit, visit_body
 from tests.integration.test_photos import make_jpeg
@@ -542,6 +545,24 @@ def test_audit_viewer_filters(client, town, signed_in):
     assert "data-audit=" not in none
     bad = client.get("/web/audit?from=2026-02-30")
     assert bad.status_code == 422 and error_code(bad) == "request.validation"
+
+
+def test_the_audit_page_shows_a_town_its_own_events_and_people_only(client, town, signed_in):
+    neighbour = factories.RegionFactory(
+        code="500151106", name="邻镇", level="town", parent=town.district
+    )
+    admin = factories.user_with_role(Role.TOWN_ADMIN, neighbour, display_name="邻镇扶贫办")
+    record_event(actor=actor_for_user(user=admin), action="export.households")
+    record_event(actor=actor_for_user(user=town.inspector), action="export.problems")
+    db.session.commit()
+    signed_in(town.town_admin)
+    html = client.get("/web/audit").get_data(as_text=True)
+    assert 'data-audit="export.problems"' in html and ">纪委</option>" in html
+    assert "邻镇扶贫办" not in html and 'data-audit="export.households"' not in html
+    # The district reads both towns, and may filter by either town's people.
+    district = actor_for_user(user=town.district_user)
+    names = [name for _id, name in audit_service.list_event_actors(actor=district, limit=300)]
+    assert "邻镇扶贫办" in names and "纪委" in names
 
 
 # --- pieces -------------------------------------------------------------------------------------
