@@ -8,6 +8,7 @@ import threading
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -82,33 +83,33 @@ def login_with_password(*, username: str, password: str, ip: str | None) -> Issu
     """Staff login. Repeated failures for one username are throttled."""
     anonymous = Actor.anonymous(ip=ip)
     user = db.session.scalar(select(User).where(User.username == username))
-    # Failures on a known account belong to its region, so that its town sees them; an
-    # unknown username belongs to no town.
-    where = user_region(user.id) if user is not None else None
+
+    def refuse(action: str, **detail: Any) -> None:
+        # Failures on a known account belong to its region, so that its town sees them; an
+        # unknown username belongs to no town. Looked up here only: a login that succeeds
+        # gets its region from its target, the account (record_event).
+        record_event(
+            actor=anonymous,
+            action=action,
+            subject=username,
+            detail=detail or None,
+            region_path=user_region(user.id) if user is not None else None,
+        )
+
     window = timedelta(seconds=current_app.config["LOGIN_FAILURE_WINDOW_SECONDS"])
     failures = count_events(action="auth.login_failed", subject=username, since=utcnow() - window)
     if failures >= current_app.config["LOGIN_MAX_FAILURES"]:
-        record_event(
-            actor=anonymous, action="auth.login_throttled", subject=username, region_path=where
-        )
+        refuse("auth.login_throttled")
         raise DomainError(
             "auth.throttled", details={"retry_after_seconds": int(window.total_seconds())}
         ).keep()
 
     ok = verify_password(password_hash=user.password_hash if user else None, password=password)
     if not ok or user is None:
-        record_event(
-            actor=anonymous, action="auth.login_failed", subject=username, region_path=where
-        )
+        refuse("auth.login_failed")
         raise DomainError("auth.bad_credentials").keep()
     if not user.is_active:
-        record_event(
-            actor=anonymous,
-            action="auth.login_failed",
-            subject=username,
-            detail={"reason": "disabled"},
-            region_path=where,
-        )
+        refuse("auth.login_failed", reason="disabled")
         raise DomainError("auth.user_disabled").keep()
     if _hasher().check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password=password)

@@ -103,3 +103,21 @@ def test_disabled_user_token_stops_working(client, town, login):
     resp = client.get("/api/v1/auth/me", headers=headers)
     assert resp.status_code == 401
     assert resp.json["error"]["code"] == "auth.token_revoked"
+
+
+def test_refused_logins_on_an_account_belong_to_its_region(client, town):
+    """Its town reads them: a wrong password, a disabled account, a throttled one."""
+    helper_region = town.helper.grants[0].region.path
+    town.town_admin.is_active = False
+    admin_region = town.town.path
+    db.session.commit()
+    disabled = {"username": town.town_admin.username, "password": PASSWORD}
+    assert client.post("/api/v1/auth/login", json=disabled).status_code == 403
+    for _ in range(6):
+        client.post("/api/v1/auth/login", json={"username": town.helper.username, "password": "x"})
+    rows = db.session.scalars(select(AuditLog).order_by(AuditLog.id)).all()
+    assert [(r.action, r.subject, r.detail, r.region_path) for r in rows] == [
+        ("auth.login_failed", town.town_admin.username, {"reason": "disabled"}, admin_region),
+        *[("auth.login_failed", town.helper.username, None, helper_region)] * 5,
+        ("auth.login_throttled", town.helper.username, None, helper_region),
+    ]
